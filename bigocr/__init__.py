@@ -1,0 +1,18 @@
+"""bigocr: find every word in huge document scans, at full resolution.
+
+>>> import bigocr
+>>> result = bigocr.detect("scan.tif", detector="craft_mlt_25k.pth")  # doctest: +SKIP
+>>> result.words[0].box  # (4, 2) corners (x, y) in scan pixels  # doctest: +SKIP
+"""
+
+from bigocr.errors import BigOCRError, OutputError, ParameterError, ScanError, WeightsError
+from bigocr.merge.boxes import Word
+from bigocr.pipeline import detect
+from bigocr.result import Result
+from bigocr.tiler.plan import plan_tiles
+from bigocr.tiler.scan import open_scan
+
+__version__ = "0.1.0"
+
+__all__ = ["detect", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
+           "ScanError", "WeightsError", "OutputError", "__version__"]

@@ -1,0 +1,152 @@
+"""The ``bigocr`` command line: ``main(argv) -> int``.
+
+Exit codes: 0 ok, 1 bad arguments, 2 bad input scan, 3 missing or wrong
+weights, 5 output not writable, 130 interrupted, 70 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bigocr import __version__
+from bigocr.errors import BigOCRError
+
+__all__ = ["main"]
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bigocr", description="Find every word in huge document scans, at full resolution.")
+    parser.add_argument("--version", action="version", version=f"bigocr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="detect the words of one scan",
+                         description="Detect every word of SCAN at full resolution.")
+    run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG or JPEG 2000 file")
+    run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
+    run.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
+                     help="cap on a tile's longer side in scan pixels (default: 2560)")
+    run.add_argument("--weights", metavar="PATH", help="CRAFT weights: reference .pth or bigocr .safetensors")
+    run.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
+    run.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
+                     help="peak region score a word needs (default: 0.7)")
+    run.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
+                     help="affinity above which characters link (default: 0.4)")
+    run.add_argument("--low-text", type=_unit_float, default=0.4, metavar="T",
+                     help="region score above which a pixel is text (default: 0.4)")
+    run.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
+    run.add_argument("--invert", choices=("none", "both"), default="none",
+                     help="'both' also detects on the inverted scan (white-on-black text)")
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on an existing dask.distributed cluster (default: a local one)")
+    run.add_argument("--force", action="store_true", help="overwrite results already in OUT")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
+    plan = sub.add_parser("plan", help="print the tile plan of a scan",
+                          description="Print the recursive-thirds tile plan of SCAN (reads only its header).")
+    plan.add_argument("scan", metavar="SCAN")
+    plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
+    plan.add_argument("--tiles", action="store_true", help="also list every tile")
+    return parser
+
+
+def _cmd_run(args) -> int:
+    from bigocr.pipeline import default_out, detect
+
+    out = Path(args.out) if args.out else default_out(args.scan)
+    result = detect(
+        args.scan, max_side=args.max_side, detector=args.weights, scheduler=args.scheduler, poly=args.poly,
+        text_threshold=args.text_threshold, link_threshold=args.link_threshold, low_text=args.low_text,
+        out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    if not args.quiet:
+        t = result.timings
+        print(f"{args.scan}: {len(result.words)} words, {result.tiles['count']} tiles, "
+              f"{t['total']:.1f} s -> {out / 'words.json'}")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from bigocr.tiler.plan import plan_tiles
+    from bigocr.tiler.scan import open_scan
+
+    scan = open_scan(args.scan)
+    plan = plan_tiles(scan.height, scan.width, args.max_side)
+    s = plan.summary()
+    mp = scan.height * scan.width / 1e6
+    print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
+    print(f"recursion   depth {s['depth']}, {s['leaves']} leaves")
+    print(f"tiles       {s['count']} distinct ({s['grid'][0]} rows x {s['grid'][1]} columns), "
+          f"largest {s['max_tile'][1]} x {s['max_tile'][0]} px")
+    print(f"pixels      {s['pixels_ratio']:.2f}x the scan ({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
+    print(f"maps        {s['map_shape'][1]} x {s['map_shape'][0]} px, chunks {s['chunks'][1]} x {s['chunks'][0]}")
+    if args.tiles:
+        for tile in plan.tiles:
+            y0, y1, x0, x1 = tile.window
+            print(f"tile {tile.index[0]:3d},{tile.index[1]:3d}  y {y0}:{y1}  x {x0}:{x1}  owns map {tile.owned}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help, --version, bad arguments
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    try:
+        return {"run": _cmd_run, "plan": _cmd_plan}[args.command](args)
+    except BigOCRError as exc:
+        if args.verbose:
+            logging.exception("details")
+        print(f"bigocr: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bigocr: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a user error: say so, traceback with -v
+        if args.verbose:
+            logging.exception("internal error")
+        print(f"bigocr: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,54 @@
+"""The run's parameters: one frozen object, validated once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from bigocr.errors import ParameterError
+from bigocr.tiler.plan import MIN_MAX_SIDE
+
+__all__ = ["Params"]
+
+INVERT_MODES = ("none", "both")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Detection parameters.
+
+    Attributes
+    ----------
+    max_side : int
+        Cap on a tile's longer side in scan pixels.
+    text_threshold : float
+        A component is a word only if its peak region score reaches this (CRAFT: 0.7).
+    link_threshold : float
+        Affinity above this links characters (CRAFT: 0.4).
+    low_text : float
+        Region score above this is text (CRAFT: 0.4).
+    poly : bool
+        Also make CRAFT's polygons.
+    invert : {"none", "both"}
+        ``"both"`` also runs the detector on the inverted tile and keeps the maximum.
+    """
+
+    max_side: int = 2560
+    text_threshold: float = 0.7
+    link_threshold: float = 0.4
+    low_text: float = 0.4
+    poly: bool = False
+    invert: str = "none"
+
+    def __post_init__(self):
+        if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
+            raise ParameterError(f"max_side must be an integer >= {MIN_MAX_SIDE}, got {self.max_side!r}")
+        for name in ("text_threshold", "link_threshold", "low_text"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ParameterError(f"{name} must be a number, got {value!r}")
+        if self.invert not in INVERT_MODES:
+            raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

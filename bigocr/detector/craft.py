@@ -1,0 +1,162 @@
+"""The CRAFT text detector (Baek et al., CVPR 2019) and its LinkRefiner.
+
+The module names and layer indices follow the reference implementation
+(clovaai/CRAFT-pytorch, MIT) so that the published ``craft_mlt_25k.pth`` and
+``craft_refiner_CTW1500.pth`` load key for key once their ``module.`` prefix is
+stripped.  The VGG16-BN backbone is written out here (no torchvision): its
+``features`` indices 0-38 are spread over ``basenet.slice1`` .. ``slice4`` exactly
+as the reference slices them, and ``slice5`` is the reference's fc6/fc7.
+
+This file holds only the networks; pre- and post-processing live beside it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["CRAFT", "RefineNet", "VGG16BN"]
+
+# VGG16 configuration D: conv widths, "M" for 2x2 max pooling.
+_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+# The reference cuts torchvision's vgg16_bn.features at these indices.
+_SLICES = ((0, 12), (12, 19), (19, 29), (29, 39))
+
+
+def _vgg16_bn_features() -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in _VGG16:
+        if width == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            channels = width
+    return layers
+
+
+class VGG16BN(nn.Module):
+    """VGG16-BN backbone with the reference's five outputs.
+
+    ``forward`` returns ``(fc7, conv5_3, conv4_3, conv3_2, conv2_2)`` at strides
+    16, 16, 8, 4 and 2 with 1024, 512, 512, 256 and 128 channels.
+    """
+
+    def __init__(self):
+        super().__init__()
+        features = _vgg16_bn_features()
+        for n, (start, stop) in enumerate(_SLICES, start=1):
+            block = nn.Sequential()
+            for i in range(start, stop):
+                block.add_module(str(i), features[i])
+            setattr(self, f"slice{n}", block)
+        self.slice5 = nn.Sequential(
+            nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
+            nn.Conv2d(512, 1024, kernel_size=3, padding=6, dilation=6),
+            nn.Conv2d(1024, 1024, kernel_size=1),
+        )
+
+    def forward(self, x: torch.Tensor):
+        conv2_2 = self.slice1(x)
+        conv3_2 = self.slice2(conv2_2)
+        conv4_3 = self.slice3(conv3_2)
+        conv5_3 = self.slice4(conv4_3)
+        fc7 = self.slice5(conv5_3)
+        return fc7, conv5_3, conv4_3, conv3_2, conv2_2
+
+
+class _DoubleConv(nn.Module):
+    def __init__(self, in_ch: int, mid_ch: int, out_ch: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_ch + mid_ch, mid_ch, kernel_size=1),
+            nn.BatchNorm2d(mid_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_ch, out_ch, kernel_size=3, padding=1),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _init_weights(modules) -> None:
+    for m in modules:
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class CRAFT(nn.Module):
+    """CRAFT: VGG16-BN encoder, U-net decoder, region and affinity heads (20.8 M parameters).
+
+    ``forward(x)`` takes a normalised batch ``(n, 3, h, w)`` with h and w
+    multiples of 32 and returns ``(scores, feature)``: scores ``(n, h/2, w/2, 2)``
+    with region in channel 0 and affinity in channel 1, and the 32-channel
+    ``upconv4`` feature ``(n, 32, h/2, w/2)`` that the LinkRefiner takes.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.basenet = VGG16BN()
+        self.upconv1 = _DoubleConv(1024, 512, 256)
+        self.upconv2 = _DoubleConv(512, 256, 128)
+        self.upconv3 = _DoubleConv(256, 128, 64)
+        self.upconv4 = _DoubleConv(128, 64, 32)
+        self.conv_cls = nn.Sequential(
+            nn.Conv2d(32, 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 16, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(16, 16, kernel_size=1), nn.ReLU(inplace=True),
+            nn.Conv2d(16, 2, kernel_size=1),
+        )
+        _init_weights(self.modules())
+
+    def forward(self, x: torch.Tensor):
+        fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(x)
+        y = self.upconv1(torch.cat([fc7, conv5_3], dim=1))
+        for skip, up in ((conv4_3, self.upconv2), (conv3_2, self.upconv3), (conv2_2, self.upconv4)):
+            y = F.interpolate(y, size=skip.shape[2:], mode="bilinear", align_corners=False)
+            y = up(torch.cat([y, skip], dim=1))
+        feature = y
+        return self.conv_cls(feature).permute(0, 2, 3, 1), feature
+
+
+def _aspp(dilation: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(64, 128, kernel_size=3, dilation=dilation, padding=dilation), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+        nn.Conv2d(128, 128, kernel_size=1), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+        nn.Conv2d(128, 1, kernel_size=1),
+    )
+
+
+class RefineNet(nn.Module):
+    """The LinkRefiner: a refined affinity map from CRAFT's scores and feature.
+
+    ``forward(scores, feature)`` takes CRAFT's ``(n, h, w, 2)`` scores and
+    ``(n, 32, h, w)`` upconv4 feature and returns ``(n, h, w, 1)``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.last_conv = nn.Sequential(
+            nn.Conv2d(34, 64, kernel_size=3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, kernel_size=3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, kernel_size=3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+        )
+        self.aspp1 = _aspp(6)
+        self.aspp2 = _aspp(12)
+        self.aspp3 = _aspp(18)
+        self.aspp4 = _aspp(24)
+        _init_weights(self.modules())
+
+    def forward(self, scores: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+        refine = self.last_conv(torch.cat([scores.permute(0, 3, 1, 2), feature], dim=1))
+        out = self.aspp1(refine) + self.aspp2(refine) + self.aspp3(refine) + self.aspp4(refine)
+        return out.permute(0, 2, 3, 1)

@@ -1,0 +1,136 @@
+"""Running a detector on one tile.
+
+A detector is any callable ``detector(tile) -> (region, affinity)`` taking a
+``(h, w, 3)`` uint8 RGB tile and returning two float32 maps of shape
+``(ceil(h/2), ceil(w/2))``; map pixel ``(i, j)`` describes tile pixel
+``(2i, 2j)``.  :class:`CraftDetector` is that callable for CRAFT weights;
+:class:`InvertBoth` wraps any detector to also look at the inverted tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bigocr.detector.weights import Weights, load_network, read_weights
+from bigocr.errors import ParameterError
+
+__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps"]
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
+
+
+def map_shape(tile_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Map shape ``(ceil(h/2), ceil(w/2))`` of a tile of shape ``(h, w, ...)``."""
+    return ((tile_shape[0] + 1) // 2, (tile_shape[1] + 1) // 2)
+
+
+def preprocess(tile: np.ndarray) -> torch.Tensor:
+    """Reference preprocessing of an RGB uint8 tile.
+
+    The tile is zero-padded at the bottom and right to multiples of 32 and then
+    normalised by the ImageNet mean and std scaled by 255, as CRAFT's demo does.
+
+    Returns
+    -------
+    Tensor, shape (1, 3, H32, W32), float32
+    """
+    h, w = tile.shape[:2]
+    padded = np.zeros((math.ceil(h / 32) * 32, math.ceil(w / 32) * 32, 3), dtype=np.float32)
+    padded[:h, :w] = tile
+    padded -= MEAN
+    padded /= STD
+    return torch.from_numpy(padded.transpose(2, 0, 1)).unsqueeze(0)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"--device {device}: no CUDA GPU is visible to PyTorch here; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return device
+
+
+def check_maps(tile: np.ndarray, maps) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a detector's output for ``tile``; returns contiguous float32 maps."""
+    try:
+        region, affinity = maps
+    except (TypeError, ValueError):
+        raise ParameterError("a detector must return a pair (region, affinity)") from None
+    expected = map_shape(tile.shape)
+    region = np.ascontiguousarray(region, dtype=np.float32)
+    affinity = np.ascontiguousarray(affinity, dtype=np.float32)
+    if region.shape != expected or affinity.shape != expected:
+        raise ParameterError(
+            f"a detector must return maps of shape {expected} for a tile of shape {tile.shape[:2]}, "
+            f"got {region.shape} and {affinity.shape}"
+        )
+    return region, affinity
+
+
+@dataclass(frozen=True)
+class CraftDetector:
+    """CRAFT (and optionally its LinkRefiner) as a tile detector.
+
+    Build it with :meth:`from_files`.  The object pickles as file identities
+    only; each process loads the networks once, on first use, and reuses them.
+    """
+
+    craft: Weights
+    refiner: Weights | None = None
+    device: str = "cpu"
+
+    @classmethod
+    def from_files(cls, weights: str | Path, refiner: str | Path | None = None, device: str = "auto") -> "CraftDetector":
+        """Check the weight files and return a detector; fails early on a bad file."""
+        craft, _ = read_weights(weights, "craft")
+        ref = read_weights(refiner, "refiner")[0] if refiner is not None else None
+        return cls(craft, ref, resolve_device(device))
+
+    @property
+    def model_info(self) -> dict:
+        """Name and sha256 of the weights, as recorded in ``words.json``."""
+        info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT"}
+        if self.refiner is not None:
+            info["refiner"] = {"name": self.refiner.name, "sha256": self.refiner.sha256}
+        return info
+
+    def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        net = load_network(self.craft, self.device)
+        h, w = map_shape(tile.shape)
+        with torch.inference_mode():
+            x = preprocess(tile).to(self.device)
+            scores, feature = net(x)
+            region = scores[0, :h, :w, 0]
+            if self.refiner is None:
+                affinity = scores[0, :h, :w, 1]
+            else:
+                affinity = load_network(self.refiner, self.device)(scores, feature)[0, :h, :w, 0]
+            return (region.float().cpu().numpy().copy(), affinity.float().cpu().numpy().copy())
+
+
+@dataclass(frozen=True)
+class InvertBoth:
+    """Run a detector on the tile and on its inverse; keep the per-pixel maximum.
+
+    Helps with white-on-black scans (microfilm negatives) and thin punctuation.
+    """
+
+    detector: object
+
+    @property
+    def model_info(self) -> dict:
+        return getattr(self.detector, "model_info", {})
+
+    def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r1, a1 = check_maps(tile, self.detector(tile))
+        r2, a2 = check_maps(tile, self.detector(255 - tile))
+        return np.maximum(r1, r2), np.maximum(a1, a2)

@@ -1,0 +1,175 @@
+"""Loading CRAFT and LinkRefiner weights without executing code.
+
+Accepted files:
+
+* the reference's ``.pth`` checkpoints (``craft_mlt_25k.pth``,
+  ``craft_refiner_CTW1500.pth``), with or without DataParallel's ``module.``
+  prefix, read with ``torch.load(..., weights_only=True)``;
+* bigocr's own format: a safetensors file whose metadata says
+  ``{"format": "bigocr", "network": "craft" | "refiner", "name": ...}``.
+
+A file that is not such a checkpoint is refused with the first mismatching keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bigocr.errors import WeightsError
+
+__all__ = ["Weights", "read_weights", "save_weights", "load_network", "file_sha256"]
+
+_NESTED_KEYS = ("state_dict", "model", "net", "craft")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Identity of a weights file: where it is, its name and its sha256."""
+
+    path: str
+    network: str  # "craft" or "refiner"
+    name: str
+    sha256: str
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _new_network(network: str) -> torch.nn.Module:
+    from bigocr.detector.craft import CRAFT, RefineNet
+
+    return CRAFT() if network == "craft" else RefineNet()
+
+
+def _read_state_dict(path: Path) -> tuple[dict, dict]:
+    """Tensors and metadata of a weights file."""
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weights file")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not a weights file")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if not head:
+        raise WeightsError(f"{path}: empty weights file")
+    if path.suffix == ".safetensors" or head[8:9] == b"{":  # safetensors: u64 header size, then JSON
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+            return tensors, meta
+        except Exception as exc:
+            if path.suffix == ".safetensors":
+                raise WeightsError(f"{path}: not a valid safetensors file: {exc}") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{path}: not a loadable PyTorch state_dict (bigocr loads weights with "
+            f"weights_only=True and never runs code from a checkpoint): {first}"
+        ) from None
+    if isinstance(obj, dict):
+        for key in _NESTED_KEYS:
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state_dict of tensors")
+    return obj, {}
+
+
+def _strip_prefix(state: dict) -> dict:
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _match(path: Path, network: str, state: dict) -> dict:
+    """Check keys and shapes against the network; tolerate absent BatchNorm counters."""
+    reference = _new_network(network).state_dict()
+    missing = [k for k in reference if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in reference]
+    wrong = [k for k in reference if k in state and tuple(state[k].shape) != tuple(reference[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}{' ...' if len(missing) > 3 else ''} ({len(missing)} in all)")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''} ({len(unexpected)} in all)")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"shape of {k} is {tuple(state[k].shape)}, expected {tuple(reference[k].shape)}")
+        what = "CRAFT" if network == "craft" else "LinkRefiner (RefineNet)"
+        raise WeightsError(f"{path}: not a {what} checkpoint: " + "; ".join(parts))
+    out = {k: state[k] if k in state else reference[k] for k in reference}
+    return out
+
+
+def read_weights(path: str | Path, network: str = "craft") -> tuple[Weights, dict]:
+    """Read and check a weights file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A reference ``.pth`` or a bigocr ``.safetensors`` file.
+    network : {"craft", "refiner"}
+
+    Returns
+    -------
+    (Weights, dict)
+        The file's identity and a state_dict that loads into the network strictly.
+
+    Raises
+    ------
+    WeightsError
+        Missing, unreadable, or not a checkpoint of that network.
+    """
+    path = Path(path)
+    state, meta = _read_state_dict(path)
+    if meta.get("format") == "bigocr" and meta.get("network", network) != network:
+        raise WeightsError(f"{path}: holds bigocr {meta.get('network')} weights, expected {network}")
+    state = _match(path, network, _strip_prefix(state))
+    name = meta.get("name") or path.stem
+    return Weights(str(path), network, name, file_sha256(path)), state
+
+
+def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, network: str = "craft",
+                 extra: dict | None = None) -> Weights:
+    """Write a network's weights in bigocr's format (safetensors with metadata)."""
+    from safetensors.torch import save_file
+
+    meta = {"format": "bigocr", "network": network, "name": name, **(extra or {})}
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    save_file(state, str(path), metadata={k: str(v) for k, v in meta.items()})
+    return Weights(str(path), network, name, file_sha256(path))
+
+
+_CACHE: dict[tuple, torch.nn.Module] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
+    """The network for ``weights`` on ``device``, loaded once per process and then reused."""
+    key = (weights.path, weights.sha256, weights.network, device)
+    with _CACHE_LOCK:
+        net = _CACHE.get(key)
+        if net is None:
+            _, state = read_weights(weights.path, weights.network)
+            net = _new_network(weights.network)
+            net.load_state_dict(state, strict=True)
+            net.eval().to(device)
+            _CACHE[key] = net
+    return net

@@ -1,0 +1,177 @@
+"""The CRAFT network, its weights and tile inference."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from bigocr.detector import CRAFT, CraftDetector, InvertBoth, RefineNet, preprocess, read_weights, save_weights
+from bigocr.detector.infer import MEAN, STD
+from bigocr.errors import WeightsError
+
+
+def _conv(prefix, cin, cout, k):
+    return [(f"{prefix}.weight", (cout, cin, k, k)), (f"{prefix}.bias", (cout,))]
+
+
+def _bn(prefix, c):
+    return [(f"{prefix}.weight", (c,)), (f"{prefix}.bias", (c,)), (f"{prefix}.running_mean", (c,)),
+            (f"{prefix}.running_var", (c,)), (f"{prefix}.num_batches_tracked", ())]
+
+
+def _reference_craft_keys():
+    """The reference's state_dict, written out from the architecture (clovaai/CRAFT-pytorch)."""
+    keys = []
+    # torchvision vgg16_bn.features: (conv index, in, out); BN follows each conv at index + 1.
+    convs = [(0, 3, 64), (3, 64, 64), (7, 64, 128), (10, 128, 128), (14, 128, 256), (17, 256, 256), (20, 256, 256),
+             (24, 256, 512), (27, 512, 512), (30, 512, 512), (34, 512, 512), (37, 512, 512)]
+    slices = [(1, 0, 12), (2, 12, 19), (3, 19, 29), (4, 29, 39)]
+    for i, cin, cout in convs:
+        s = next(n for n, a, b in slices if a <= i < b)
+        keys += _conv(f"basenet.slice{s}.{i}", cin, cout, 3) + _bn(f"basenet.slice{s}.{i + 1}", cout)
+    keys += _conv("basenet.slice5.1", 512, 1024, 3) + _conv("basenet.slice5.2", 1024, 1024, 1)
+    for n, (cin, mid, cout) in enumerate([(1024, 512, 256), (512, 256, 128), (256, 128, 64), (128, 64, 32)], 1):
+        keys += _conv(f"upconv{n}.conv.0", cin + mid, mid, 1) + _bn(f"upconv{n}.conv.1", mid)
+        keys += _conv(f"upconv{n}.conv.3", mid, cout, 3) + _bn(f"upconv{n}.conv.4", cout)
+    keys += _conv("conv_cls.0", 32, 32, 3) + _conv("conv_cls.2", 32, 32, 3) + _conv("conv_cls.4", 32, 16, 3)
+    keys += _conv("conv_cls.6", 16, 16, 1) + _conv("conv_cls.8", 16, 2, 1)
+    return keys
+
+
+def _reference_refiner_keys():
+    keys = []
+    for i, cin in ((0, 34), (3, 64), (6, 64)):
+        keys += _conv(f"last_conv.{i}", cin, 64, 3) + _bn(f"last_conv.{i + 1}", 64)
+    for n in range(1, 5):
+        keys += _conv(f"aspp{n}.0", 64, 128, 3) + _bn(f"aspp{n}.1", 128)
+        keys += _conv(f"aspp{n}.3", 128, 128, 1) + _bn(f"aspp{n}.4", 128) + _conv(f"aspp{n}.6", 128, 1, 1)
+    return keys
+
+
+def test_craft_state_dict_equals_the_reference_layout():
+    sd = CRAFT().state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sd.items()] == _reference_craft_keys()
+    assert next(iter(sd)) == "basenet.slice1.0.weight" and list(sd)[-1] == "conv_cls.8.bias"
+    params = sum(p.numel() for p in CRAFT().parameters())
+    assert round(params / 1e6, 1) == 20.8
+
+
+def test_refiner_state_dict_equals_the_reference_layout():
+    sd = RefineNet().state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sd.items()] == _reference_refiner_keys()
+
+
+def test_forward_shapes():
+    net, ref = CRAFT().eval(), RefineNet().eval()
+    with torch.inference_mode():
+        scores, feature = net(torch.randn(1, 3, 64, 96))
+        assert scores.shape == (1, 32, 48, 2) and feature.shape == (1, 32, 32, 48)
+        assert ref(scores, feature).shape == (1, 32, 48, 1)
+
+
+@pytest.fixture(scope="module")
+def craft_net():
+    torch.manual_seed(0)
+    return CRAFT()
+
+
+def test_reference_pth_with_module_prefix_loads(tmp_path, craft_net):
+    """A DataParallel checkpoint like craft_mlt_25k.pth, saved the way the reference saved it."""
+    state = {f"module.{k}": v for k, v in craft_net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "craft_mlt_25k.pth"
+    torch.save(state, path)
+    weights, loaded = read_weights(path)
+    assert weights.name == "craft_mlt_25k" and len(weights.sha256) == 64
+    net = CRAFT()
+    net.load_state_dict(loaded, strict=True)
+    for k, v in craft_net.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            assert torch.equal(net.state_dict()[k], v)
+
+
+def test_own_format_roundtrip_and_refiner(tmp_path, craft_net):
+    path = save_weights(craft_net, tmp_path / "w.safetensors", name="test-craft").path
+    weights, state = read_weights(path)
+    assert weights.name == "test-craft"
+    torch.save({f"module.{k}": v for k, v in RefineNet().state_dict().items()}, tmp_path / "refiner.pth")
+    det = CraftDetector.from_files(path, tmp_path / "refiner.pth", device="cpu")
+    region, affinity = det(np.full((70, 45, 3), 200, np.uint8))
+    assert region.shape == affinity.shape == (35, 23)
+    assert region.dtype == affinity.dtype == np.float32
+    assert det.model_info["refiner"]["name"] == "refiner"
+    with pytest.raises(WeightsError, match="holds bigocr craft weights, expected refiner"):
+        CraftDetector.from_files(path, path)
+
+
+def test_wrong_checkpoint_names_file_and_keys(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, path)
+    with pytest.raises(WeightsError) as err:
+        read_weights(path)
+    msg = str(err.value)
+    assert str(path) in msg and "not a CRAFT checkpoint" in msg
+    assert "basenet.slice1.0.weight" in msg and "fc.weight" in msg
+
+
+def test_wrong_shapes_are_named(tmp_path, craft_net):
+    state = dict(craft_net.state_dict())
+    state["conv_cls.8.weight"] = torch.zeros(3, 16, 1, 1)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match=r"shape of conv_cls.8.weight is \(3, 16, 1, 1\)"):
+        read_weights(tmp_path / "bad.pth")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as fh:
+        pickle.dump({"x": _Payload()}, fh)
+    with pytest.raises(WeightsError, match="weights_only=True"):
+        read_weights(path)
+    assert "code ran" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content,match", [(None, "no such weights file"), (b"", "empty weights file"),
+                                           (b"hello, not weights", "not a loadable PyTorch state_dict")])
+def test_missing_or_garbage_weights(tmp_path, content, match):
+    path = tmp_path / "w.pth"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(WeightsError, match=match):
+        read_weights(path)
+
+
+def test_preprocess_pads_and_normalises_like_the_reference():
+    tile = np.random.default_rng(0).integers(0, 256, (33, 65, 3), dtype=np.uint8)
+    x = preprocess(tile)
+    assert x.shape == (1, 3, 64, 96) and x.dtype == torch.float32
+    expected = (tile.astype(np.float32) - MEAN) / STD
+    np.testing.assert_allclose(x[0].permute(1, 2, 0)[:33, :65].numpy(), expected, rtol=1e-6)
+    # Padding is black pixels, normalised like any other.
+    np.testing.assert_allclose(x[0, :, 40, 70].numpy(), -MEAN / STD, rtol=1e-6)
+
+
+def test_detector_maps_are_half_size_for_odd_tiles(tmp_path, craft_net):
+    path = save_weights(craft_net, tmp_path / "w.safetensors", name="t").path
+    det = CraftDetector.from_files(path, device="cpu")
+    for shape in ((31, 33, 3), (64, 64, 3), (65, 1, 3)):
+        region, affinity = det(np.zeros(shape, np.uint8))
+        assert region.shape == ((shape[0] + 1) // 2, (shape[1] + 1) // 2)
+    # Pickles as file identities only; the network is loaded in the process that uses it.
+    assert len(pickle.dumps(det)) < 2000
+
+
+def test_invert_both_keeps_the_maximum():
+    def dark_only(tile):
+        v = (255 - tile[::2, ::2, 0]).astype(np.float32) / 255
+        return v, v / 2
+
+    tile = np.zeros((8, 8, 3), np.uint8)
+    tile[:, 4:] = 255
+    region, affinity = InvertBoth(dark_only)(tile)
+    assert np.all(region == 1.0) and np.all(affinity == 0.5)
