@@ -72,7 +72,7 @@ def make_page(height: int, width: int, *, words: int = 200, seed: int = 0, lette
             wlen = n * lw + (n - 1) * 3
             if x + wlen >= width - lw:
                 break
-            ink = int(rng.integers(0, 90))
+            ink = int(rng.integers(0, 70))  # dark enough for a peak region score >= 0.7
             for c in range(n):
                 x0 = x + c * (lw + 3)
                 top = y + int(rng.integers(0, 3))
