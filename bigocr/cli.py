@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (default: a local one)")
+    run.add_argument("--threads", type=_positive_int, metavar="N",
+                     help="tiles in flight on the local cluster (default: one per core)")
     run.add_argument("--force", action="store_true", help="overwrite results already in OUT")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
@@ -83,7 +85,7 @@ def _cmd_run(args) -> int:
         args.scan, max_side=args.max_side, detector=args.weights, scheduler=args.scheduler, poly=args.poly,
         text_threshold=args.text_threshold, link_threshold=args.link_threshold, low_text=args.low_text,
         out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=not args.quiet and sys.stderr.isatty(), threads=args.threads,
     )
     if not args.quiet:
         t = result.timings

@@ -101,8 +101,12 @@ def _local_workers() -> int:
 
 
 @contextlib.contextmanager
-def _client(scheduler):
-    """A dask.distributed client: the given one, one to an address, or a local cluster."""
+def _client(scheduler, threads: int | None = None):
+    """A dask.distributed client: the given one, one to an address, or a local cluster.
+
+    Yields ``(client, torch_threads)``: on a local cluster, ``threads`` tiles run at
+    once (default: one per core) and each uses ``cores // threads`` torch threads.
+    """
     from distributed import Client, LocalCluster
 
     if scheduler is None:
@@ -113,7 +117,7 @@ def _client(scheduler):
     if scheduler is None:
         # Threads in this process: the model is loaded once and shared, reads and
         # decodes overlap the network, and nothing is pickled.
-        threads = _local_workers()
+        threads = threads or _local_workers()
         with LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             yield client, max(1, _local_workers() // threads)
@@ -132,7 +136,8 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="tile", desc="tiles", file=sys.stderr, disable=not enabled, leave=False)
 
 
-def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, progress: bool) -> list[dict]:
+def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, progress: bool,
+               threads: int | None = None) -> list[dict]:
     if scheduler == "synchronous":
         reports = []
         with _progress(len(plan.tiles), progress) as bar:
@@ -142,7 +147,7 @@ def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, 
         return reports
     from distributed import as_completed
 
-    with _client(scheduler) as (client, torch_threads):
+    with _client(scheduler, threads) as (client, torch_threads):
         scan_ref = client.scatter(scan, hash=False)
         detector_ref = client.scatter(detector, hash=False)
         futures = [client.submit(run_tile, scan_ref, tile, detector_ref, maps_path, torch_threads,
@@ -163,7 +168,7 @@ def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, 
 def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly: bool = False,
            text_threshold: float = 0.7, link_threshold: float = 0.4, low_text: float = 0.4, out=None,
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
-           progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> Result:
+           progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -201,6 +206,9 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         Show a progress bar over tiles on stderr.
     max_pixels : int
         Largest scan accepted, checked against the header.
+    threads : int, optional
+        Tiles in flight on the local cluster (default: one per core); the cores
+        are shared out among them as torch threads.
 
     Returns
     -------
@@ -209,6 +217,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     """
     t_start = time.perf_counter()
     params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert)
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     scan = open_scan(source, max_pixels=max_pixels)
     plan = plan_tiles(scan.height, scan.width, params.max_side)
     detector, model = resolve_detector(detector, refiner, device)
@@ -229,7 +239,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         }
         group = create_maps(maps_path, plan, attrs)
         t_tiles = time.perf_counter()
-        reports = _run_tiles(plan, scan, detector, maps_path, scheduler, progress)
+        reports = _run_tiles(plan, scan, detector, maps_path, scheduler, progress, threads)
         t_label = time.perf_counter()
         block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
         region, affinity = group["region"], group["affinity"]

@@ -207,3 +207,14 @@ def test_plan_command_prints_the_seed_figures(tmp_path, capsys):
     assert main(["plan", str(path), "--max-side", "2560"]) == 0
     out = capsys.readouterr().out
     assert "243 leaves" in out and "105 distinct" in out and "3.28x" in out and "7.59x" in out
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(threads=0), "threads must be a positive integer"),
+    (dict(max_side=10), "max_side must be an integer >= 64"),
+    (dict(invert="sometimes"), "invert must be one of"),
+    (dict(detector=42), "detector must be None, a weights path or a callable"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(bigocr.ParameterError, match=match):
+        bigocr.detect(np.zeros((64, 64), np.uint8), **{"detector": FakeDetector(), **kwargs})
