@@ -16,6 +16,7 @@ from bigocr.errors import BigOCRError
 
 __all__ = ["main"]
 
+EXIT_USAGE = 1
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -120,13 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help, --version, bad arguments
-        return int(exc.code or 0)
+    except SystemExit as exc:  # argparse: --help and --version exit 0, bad arguments 2
+        return 0 if not exc.code else EXIT_USAGE
     if args.command is None:
         parser.print_help(sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    if not args.verbose:
+    if args.command == "run" and not args.verbose:
+        import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
+
         logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
         return {"run": _cmd_run, "plan": _cmd_plan}[args.command](args)

@@ -118,8 +118,10 @@ def _client(scheduler, threads: int | None = None):
         # Threads in this process: the model is loaded once and shared, reads and
         # decodes overlap the network, and nothing is pickled.
         threads = threads or _local_workers()
+        # The scheduler always serves HTTP: keep it on a free loopback port.
         with LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
+                Client(cluster) as client:
             yield client, max(1, _local_workers() // threads)
         return
     try:

@@ -218,3 +218,18 @@ def test_plan_command_prints_the_seed_figures(tmp_path, capsys):
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(bigocr.ParameterError, match=match):
         bigocr.detect(np.zeros((64, 64), np.uint8), **{"detector": FakeDetector(), **kwargs})
+
+
+def test_the_command_is_quiet_and_exits_right(tmp_path, random_weights):
+    """As a user runs it: a separate process, nothing on stderr with -q, usage errors exit 1."""
+    import subprocess
+    import sys
+
+    tifffile.imwrite(tmp_path / "small.tif", np.full((150, 200), 255, np.uint8))
+    run = subprocess.run([sys.executable, "-m", "bigocr", "run", str(tmp_path / "small.tif"), "-q", "--device", "cpu",
+                          "--weights", str(random_weights), "-o", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stderr == "" and run.stdout == ""
+    assert (tmp_path / "out" / "words.json").exists()
+    usage = subprocess.run([sys.executable, "-m", "bigocr", "run"], capture_output=True, text=True, timeout=300)
+    assert usage.returncode == 1 and "required: SCAN" in usage.stderr
