@@ -70,12 +70,39 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="overwrite results already in OUT")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
+    sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
     plan = sub.add_parser("plan", help="print the tile plan of a scan",
                           description="Print the recursive-thirds tile plan of SCAN (reads only its header).")
     plan.add_argument("scan", metavar="SCAN")
     plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
+    sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
+                            description="Write a synthetic document scan OUT.tif and its word boxes OUT.gt.json.")
+    sample.add_argument("out", metavar="OUT.tif")
+    sample.add_argument("--size", default="7256x13483", metavar="WxH", help="width x height (default: 7256x13483)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--layout", default="article", help="article, form, table or receipt")
+    sample.add_argument("--dpi", type=float, default=400)
+    sample.add_argument("--force", action="store_true", help="overwrite OUT.tif if it exists")
     return parser
+
+
+def _cmd_sample(args) -> int:
+    from bigocr.errors import OutputError, ParameterError
+    from bigocr.synth import write_sample
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise ParameterError(f"--size must look like 7256x13483, got {args.size!r}") from None
+    if not (16 <= width <= 60000 and 16 <= height <= 60000):
+        raise ParameterError(f"--size: each side must be 16..60000 pixels, got {args.size}")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise OutputError(f"{out}: exists; pass --force to overwrite")
+    tif, gt = write_sample(out, height, width, seed=args.seed, layout=args.layout, dpi=args.dpi)
+    print(f"wrote {tif} ({width}x{height}) and {gt}")
+    return 0
 
 
 def _cmd_run(args) -> int:
@@ -116,8 +143,33 @@ def _cmd_plan(args) -> int:
     return 0
 
 
+def _cmd_train(argv: list[str]) -> int:
+    from bigocr.train.loop import main as train_main
+
+    try:
+        return train_main(argv)
+    except SystemExit as exc:
+        return 0 if not exc.code else EXIT_USAGE
+
+
+def _guarded(fn, verbose: bool) -> int:
+    try:
+        return fn()
+    except BigOCRError as exc:
+        if verbose:
+            logging.exception("details")
+        print(f"bigocr: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bigocr: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # its own parser: bigocr train --help
+        return _guarded(lambda: _cmd_train(argv[1:]), verbose="-v" in argv)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -132,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
-        return {"run": _cmd_run, "plan": _cmd_plan}[args.command](args)
+        return {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample}[args.command](args)
     except BigOCRError as exc:
         if args.verbose:
             logging.exception("details")

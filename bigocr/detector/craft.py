@@ -24,15 +24,21 @@ _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 51
 _SLICES = ((0, 12), (12, 19), (19, 29), (29, 39))
 
 
-def _vgg16_bn_features() -> list[nn.Module]:
+def _ch(channels: int, width: float) -> int:
+    """Channels scaled by the width multiplier (at least 8)."""
+    return channels if width == 1 else max(8, int(round(channels * width)))
+
+
+def _vgg16_bn_features(width: float = 1.0) -> list[nn.Module]:
     layers: list[nn.Module] = []
     channels = 3
-    for width in _VGG16:
-        if width == "M":
+    for c in _VGG16:
+        if c == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
-            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            channels = width
+            c = _ch(c, width)
+            layers += [nn.Conv2d(channels, c, kernel_size=3, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            channels = c
     return layers
 
 
@@ -43,9 +49,9 @@ class VGG16BN(nn.Module):
     16, 16, 8, 4 and 2 with 1024, 512, 512, 256 and 128 channels.
     """
 
-    def __init__(self):
+    def __init__(self, width: float = 1.0):
         super().__init__()
-        features = _vgg16_bn_features()
+        features = _vgg16_bn_features(width)
         for n, (start, stop) in enumerate(_SLICES, start=1):
             block = nn.Sequential()
             for i in range(start, stop):
@@ -53,8 +59,8 @@ class VGG16BN(nn.Module):
             setattr(self, f"slice{n}", block)
         self.slice5 = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
-            nn.Conv2d(512, 1024, kernel_size=3, padding=6, dilation=6),
-            nn.Conv2d(1024, 1024, kernel_size=1),
+            nn.Conv2d(_ch(512, width), _ch(1024, width), kernel_size=3, padding=6, dilation=6),
+            nn.Conv2d(_ch(1024, width), _ch(1024, width), kernel_size=1),
         )
 
     def forward(self, x: torch.Tensor):
@@ -67,10 +73,17 @@ class VGG16BN(nn.Module):
 
 
 class _DoubleConv(nn.Module):
-    def __init__(self, in_ch: int, mid_ch: int, out_ch: int):
+    """The reference's ``double_conv``: 1x1 over the concatenation, then 3x3.
+
+    The concatenation has ``in_ch + mid_ch`` channels in the reference (whose
+    channel counts make the skip as wide as ``mid_ch``); ``in_extra`` states the
+    skip's width explicitly for scaled networks.
+    """
+
+    def __init__(self, in_ch: int, mid_ch: int, out_ch: int, in_extra: int | None = None):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(in_ch + mid_ch, mid_ch, kernel_size=1),
+            nn.Conv2d(in_ch + (mid_ch if in_extra is None else in_extra), mid_ch, kernel_size=1),
             nn.BatchNorm2d(mid_ch),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid_ch, out_ch, kernel_size=3, padding=1),
@@ -100,17 +113,24 @@ class CRAFT(nn.Module):
     multiples of 32 and returns ``(scores, feature)``: scores ``(n, h/2, w/2, 2)``
     with region in channel 0 and affinity in channel 1, and the 32-channel
     ``upconv4`` feature ``(n, 32, h/2, w/2)`` that the LinkRefiner takes.
+
+    ``width`` scales every channel count (bigocr's slimmer CPU models); 1.0 is
+    the reference network, the only width the published weights fit.
     """
 
-    def __init__(self):
+    def __init__(self, width: float = 1.0):
         super().__init__()
-        self.basenet = VGG16BN()
-        self.upconv1 = _DoubleConv(1024, 512, 256)
-        self.upconv2 = _DoubleConv(512, 256, 128)
-        self.upconv3 = _DoubleConv(256, 128, 64)
-        self.upconv4 = _DoubleConv(128, 64, 32)
+        if not 0 < width <= 1:
+            raise ValueError(f"width must be in (0, 1], got {width}")
+        self.width = width
+        c = lambda n: _ch(n, width)  # noqa: E731
+        self.basenet = VGG16BN(width)
+        self.upconv1 = _DoubleConv(c(1024), c(512), c(256), in_extra=c(512))
+        self.upconv2 = _DoubleConv(c(512), c(256), c(128), in_extra=c(256))
+        self.upconv3 = _DoubleConv(c(256), c(128), c(64), in_extra=c(128))
+        self.upconv4 = _DoubleConv(c(128), c(64), c(32), in_extra=c(64))
         self.conv_cls = nn.Sequential(
-            nn.Conv2d(32, 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c(32), 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(32, 32, kernel_size=3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(32, 16, kernel_size=3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(16, 16, kernel_size=1), nn.ReLU(inplace=True),

@@ -93,12 +93,14 @@ class CraftDetector:
         """Check the weight files and return a detector; fails early on a bad file."""
         craft, _ = read_weights(weights, "craft")
         ref = read_weights(refiner, "refiner")[0] if refiner is not None else None
+        if ref is not None and craft.width != 1:
+            raise ParameterError(f"{weights}: the LinkRefiner needs full-width CRAFT weights, these have width {craft.width}")
         return cls(craft, ref, resolve_device(device))
 
     @property
     def model_info(self) -> dict:
         """Name and sha256 of the weights, as recorded in ``words.json``."""
-        info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT"}
+        info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT", "width": self.craft.width}
         if self.refiner is not None:
             info["refiner"] = {"name": self.refiner.name, "sha256": self.refiner.sha256}
         return info

@@ -35,6 +35,7 @@ class Weights:
     network: str  # "craft" or "refiner"
     name: str
     sha256: str
+    width: float = 1.0  # CRAFT width multiplier (bigocr's slimmer models)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -46,10 +47,10 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _new_network(network: str) -> torch.nn.Module:
+def _new_network(network: str, width: float = 1.0) -> torch.nn.Module:
     from bigocr.detector.craft import CRAFT, RefineNet
 
-    return CRAFT() if network == "craft" else RefineNet()
+    return CRAFT(width) if network == "craft" else RefineNet()
 
 
 def _read_state_dict(path: Path) -> tuple[dict, dict]:
@@ -97,9 +98,9 @@ def _strip_prefix(state: dict) -> dict:
     return state
 
 
-def _match(path: Path, network: str, state: dict) -> dict:
+def _match(path: Path, network: str, state: dict, width: float = 1.0) -> dict:
     """Check keys and shapes against the network; tolerate absent BatchNorm counters."""
-    reference = _new_network(network).state_dict()
+    reference = _new_network(network, width).state_dict()
     missing = [k for k in reference if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in reference]
     wrong = [k for k in reference if k in state and tuple(state[k].shape) != tuple(reference[k].shape)]
@@ -141,9 +142,13 @@ def read_weights(path: str | Path, network: str = "craft") -> tuple[Weights, dic
     state, meta = _read_state_dict(path)
     if meta.get("format") == "bigocr" and meta.get("network", network) != network:
         raise WeightsError(f"{path}: holds bigocr {meta.get('network')} weights, expected {network}")
-    state = _match(path, network, _strip_prefix(state))
+    try:
+        width = float(meta.get("width", 1.0))
+    except ValueError:
+        raise WeightsError(f"{path}: metadata width {meta.get('width')!r} is not a number") from None
+    state = _match(path, network, _strip_prefix(state), width)
     name = meta.get("name") or path.stem
-    return Weights(str(path), network, name, file_sha256(path)), state
+    return Weights(str(path), network, name, file_sha256(path), width), state
 
 
 def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, network: str = "craft",
@@ -151,10 +156,11 @@ def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, networ
     """Write a network's weights in bigocr's format (safetensors with metadata)."""
     from safetensors.torch import save_file
 
-    meta = {"format": "bigocr", "network": network, "name": name, **(extra or {})}
+    meta = {"format": "bigocr", "network": network, "name": name, "width": getattr(module, "width", 1.0),
+            **(extra or {})}
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata={k: str(v) for k, v in meta.items()})
-    return Weights(str(path), network, name, file_sha256(path))
+    return Weights(str(path), network, name, file_sha256(path), float(meta["width"]))
 
 
 _CACHE: dict[tuple, torch.nn.Module] = {}
@@ -168,7 +174,7 @@ def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
         net = _CACHE.get(key)
         if net is None:
             _, state = read_weights(weights.path, weights.network)
-            net = _new_network(weights.network)
+            net = _new_network(weights.network, weights.width)
             net.load_state_dict(state, strict=True)
             net.eval().to(device)
             _CACHE[key] = net

@@ -1,0 +1,171 @@
+"""The training loop: seeded, logged, checkpointed, resumable in pieces of a few minutes."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from bigocr.detector.craft import CRAFT
+from bigocr.detector.weights import save_weights
+from bigocr.errors import ParameterError
+from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from bigocr.train.data import SynthCrops
+from bigocr.train.loss import craft_loss
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What a training run does; stored in every checkpoint.
+
+    ``steps`` is the run's total; a resumed run continues to it.  ``max_minutes``
+    stops a piece early (after a checkpoint) so runs fit time-limited slots.
+    """
+
+    out: str
+    steps: int = 20000
+    batch: int = 8
+    crop: int = 512
+    width: float = 1.0
+    lr: float = 1e-4
+    warmup: int = 200
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True
+    workers: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 20
+    max_minutes: float | None = None
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch < 1:
+            raise ParameterError(f"steps and batch must be >= 1, got {self.steps} and {self.batch}")
+        if self.crop % 32 or self.crop < 64:
+            raise ParameterError(f"crop must be a multiple of 32 and >= 64, got {self.crop}")
+        if not 0 < self.width <= 1:
+            raise ParameterError(f"width must be in (0, 1], got {self.width}")
+
+    def resumable_fields(self) -> dict:
+        """Fields that must match to continue a run."""
+        return {k: getattr(self, k) for k in ("batch", "crop", "width", "lr", "warmup", "seed", "steps")}
+
+
+def _lr_at(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(config: TrainConfig, *, log=print) -> dict:
+    """Train (or continue training) CRAFT on synthetic pages.
+
+    Returns
+    -------
+    dict
+        ``{"step", "loss", "checkpoint"}`` where the run stopped.
+    """
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = CRAFT(config.width).to(config.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    start = 0
+    ckpt = latest_checkpoint(out)
+    if ckpt is not None:
+        state = load_checkpoint(ckpt, model, optimizer)
+        saved = state["config"]
+        mismatched = {k: (saved.get(k), v) for k, v in config.resumable_fields().items() if saved.get(k) != v}
+        if mismatched:
+            raise ParameterError(f"{out}: holds a run with other settings {mismatched}; use another --out")
+        start = state["step"]
+        log(json.dumps({"resumed": str(ckpt), "step": start}))
+    if start >= config.steps:
+        return {"step": start, "loss": None, "checkpoint": str(ckpt)}
+
+    data = SynthCrops(seed=config.seed, crop=config.crop)
+    indices = range(start * config.batch, config.steps * config.batch)
+    loader = torch.utils.data.DataLoader(data, batch_size=config.batch, sampler=indices,
+                                         num_workers=config.workers, persistent_workers=config.workers > 0,
+                                         pin_memory=config.device.startswith("cuda"))
+    use_amp = config.amp and config.device.startswith("cuda")
+    model.train()
+    t_start = time.perf_counter()
+    t_log, loss_sum, seen = t_start, 0.0, 0
+    step, loss_value, last_ckpt = start, None, ckpt
+    for step, (image, region, affinity, confidence) in enumerate(loader, start=start + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(config, step - 1)
+        image, region, affinity, confidence = (t.to(config.device, non_blocking=True)
+                                               for t in (image, region, affinity, confidence))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            scores, _ = model(image)
+        loss = craft_loss(scores, region, affinity, confidence)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = loss.detach().item()
+        loss_sum += loss_value
+        seen += 1
+        if step % config.log_every == 0 or step == config.steps:
+            now = time.perf_counter()
+            record = {"step": step, "loss": round(loss_sum / seen, 6), "lr": _lr_at(config, step - 1),
+                      "samples_per_s": round(seen * config.batch / (now - t_log), 2)}
+            log(json.dumps(record))
+            with open(out / "log.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            t_log, loss_sum, seen = now, 0.0, 0
+        out_of_time = config.max_minutes is not None and time.perf_counter() - t_start > 60 * config.max_minutes
+        if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+            last_ckpt = save_checkpoint(out, step, model, optimizer, asdict(config))
+        if out_of_time:
+            log(json.dumps({"stopped": "max_minutes", "step": step}))
+            break
+    return {"step": step, "loss": loss_value, "checkpoint": str(last_ckpt)}
+
+
+def export(checkpoint: str | Path, path: str | Path, name: str) -> Path:
+    """Write a checkpoint's network as bigocr weights (safetensors with metadata)."""
+    state = json.loads((Path(checkpoint) / "state.json").read_text())
+    cfg = state["config"]
+    model = CRAFT(cfg["width"])
+    load_checkpoint(checkpoint, model)
+    extra = {"steps": state["step"], "seed": cfg["seed"], "crop": cfg["crop"], "batch": cfg["batch"],
+             "data": "bigocr.synth"}
+    return Path(save_weights(model, path, name=name, extra=extra).path)
+
+
+def main(argv=None) -> int:
+    """``bigocr train``: see ``bigocr train --help``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="bigocr train", description="Train CRAFT on synthetic document scans.")
+    p.add_argument("--out", required=True, help="run folder: checkpoints and log.jsonl; resumed if it has one")
+    for field in ("steps", "batch", "crop", "warmup", "seed", "workers", "checkpoint_every", "log_every"):
+        p.add_argument(f"--{field.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[field].default)
+    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = reference CRAFT)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--export", metavar="PATH", help="after training, write the weights here (.safetensors)")
+    p.add_argument("--name", default="bigocr-craft", help="model name recorded in exported weights")
+    args = p.parse_args(argv)
+    from bigocr.detector.infer import resolve_device
+
+    config = TrainConfig(out=args.out, steps=args.steps, batch=args.batch, crop=args.crop, width=args.width,
+                         lr=args.lr, warmup=args.warmup, seed=args.seed, device=resolve_device(args.device),
+                         amp=not args.no_amp, workers=args.workers, checkpoint_every=args.checkpoint_every,
+                         log_every=args.log_every, max_minutes=args.max_minutes)
+    result = train(config, log=lambda s: print(s, flush=True))
+    if args.export and result["checkpoint"]:
+        path = export(result["checkpoint"], args.export, args.name)
+        print(f"exported {path}", file=sys.stderr)
+    return 0

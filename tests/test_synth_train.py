@@ -1,0 +1,149 @@
+"""Synthetic pages, CRAFT's truth maps, the OHEM loss and resumable training (short CPU runs)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bigocr.cli import main
+from bigocr.detector import CRAFT, read_weights
+from bigocr.synth import affinity_quads, degrade, render_page, truth_maps
+from bigocr.tiler.scan import open_scan
+from bigocr.train import TrainConfig, craft_loss, load_checkpoint, ohem_mse, save_checkpoint, train
+from bigocr.train.data import SynthCrops
+
+
+def _square(x, y, s):
+    return np.array([[x, y], [x + s, y], [x + s, y + s], [x, y + s]], np.float32)
+
+
+def test_region_gaussian_peaks_at_each_character_and_affinity_between_neighbours():
+    word = [_square(20, 20, 20), _square(44, 20, 20)]  # two characters of one word
+    lone = [_square(120, 20, 20)]  # a one-character word far away
+    region, affinity = truth_maps((80, 200), [word, lone])
+    assert region.shape == (40, 100)
+    for x in (15, 27, 65):  # character centres in map pixels
+        assert region[15, x] > 0.95
+    assert region[15, 21] < 0.5  # between the two characters
+    assert affinity[15, 21] > 0.9  # the affinity box is centred on the gap
+    assert affinity[15, 65] == 0 and affinity[15, 45] == 0  # no link to the other word
+
+
+def test_affinity_quads_join_triangle_centres():
+    a, b = _square(0, 0, 30), _square(40, 0, 30)
+    (quad,) = affinity_quads([a, b])
+    np.testing.assert_allclose(quad, [[15, 5], [55, 5], [55, 25], [15, 25]], atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["article", "form", "table", "receipt"])
+def test_pages_have_words_whose_boxes_hold_the_ink(layout):
+    rng = np.random.default_rng(1)
+    page = degrade(render_page(700, 600, rng=rng, layout=layout, dpi=200), rng, strength=0)
+    assert len(page.words) > 10
+    ink = page.image[..., 0] < 128
+    inside = np.zeros_like(ink)
+    for w in page.words:
+        x0, y0 = np.floor(w.quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(w.quad.max(axis=0)).astype(int)
+        inside[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = True
+        assert all(c.shape == (4, 2) for c in w.chars) and len(w.chars) >= 1
+    if layout == "article":  # no rules inside the text area except the headline rule
+        assert (ink & inside).sum() / ink.sum() > 0.8
+
+
+def test_skew_moves_the_boxes_with_the_page():
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        page = degrade(render_page(500, 500, rng=rng, layout="article", dpi=220), rng, strength=1.0)
+        if "skew" in page.meta["degradations"] and "negative" not in page.meta["degradations"]:
+            break
+    gray = page.image.mean(axis=2)
+    for w in page.words[:20]:
+        c = w.chars[0].mean(axis=0)  # centre of the first character: on the character's ink or near it
+        y, x = int(round(c[1])), int(round(c[0]))
+        patch = gray[max(0, y - 4):y + 5, max(0, x - 4):x + 5]
+        assert patch.min() < gray.mean() - 30
+
+
+def test_ohem_keeps_positives_and_three_times_the_hardest_negatives():
+    target = torch.zeros(1, 10, 10)
+    target[0, 0, :2] = 1.0  # 2 positives
+    pred = torch.zeros(1, 10, 10)
+    pred[0, 5, :] = torch.arange(10, dtype=torch.float32) / 10  # negatives with growing error
+    loss = ohem_mse(pred, target, torch.ones_like(target), min_negatives=0)
+    hardest = sorted(((pred[0, 5] ** 2).tolist()), reverse=True)[:6]
+    assert loss.item() == pytest.approx((2 * 1.0 + sum(hardest)) / 8, rel=1e-6)
+    # Confidence weights the error.
+    half = ohem_mse(pred, target, torch.full_like(target, 0.5), min_negatives=0)
+    assert half.item() == pytest.approx(loss.item() / 2, rel=1e-6)
+
+
+def test_a_small_craft_learns_a_fixed_batch():
+    torch.manual_seed(0)
+    data = SynthCrops(seed=3, crop=128)
+    batch = [torch.stack(t) for t in zip(*(data[i] for i in range(2)))]
+    model = CRAFT(0.25)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(30):
+        scores, _ = model(batch[0])
+        loss = craft_loss(scores, *batch[1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3]), losses
+
+
+def test_training_resumes_exactly(tmp_path):
+    common = dict(steps=4, batch=1, crop=64, width=0.125, warmup=1, checkpoint_every=2, log_every=2, device="cpu")
+    train(TrainConfig(out=str(tmp_path / "a"), **common), log=lambda s: None)
+    piece = TrainConfig(out=str(tmp_path / "b"), max_minutes=1e-9, **common)
+    first = train(piece, log=lambda s: None)
+    assert first["step"] == 1
+    train(TrainConfig(out=str(tmp_path / "b"), **common), log=lambda s: None)
+    a, b = CRAFT(0.125), CRAFT(0.125)
+    load_checkpoint(tmp_path / "a" / "step-00000004", a)
+    load_checkpoint(tmp_path / "b" / "step-00000004", b)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    with pytest.raises(ValueError, match="other settings"):
+        train(TrainConfig(out=str(tmp_path / "a"), **{**common, "crop": 96}), log=lambda s: None)
+
+
+def test_checkpoints_are_sharded_and_load_back(tmp_path):
+    model = CRAFT(0.25)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(1, 3, 64, 64))[0].sum().backward()
+    opt.step()
+    path = save_checkpoint(tmp_path, 7, model, opt, {"width": 0.25}, shard_mb=1)
+    shards = sorted(path.glob("*.safetensors"))
+    assert len(shards) > 4 and all(p.stat().st_size <= 2**20 for p in shards)
+    other, other_opt = CRAFT(0.25), torch.optim.AdamW(CRAFT(0.25).parameters())
+    other_opt = torch.optim.AdamW(other.parameters())
+    state = load_checkpoint(path, other, other_opt)
+    assert state["step"] == 7
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
+    assert other_opt.state_dict()["param_groups"][0]["betas"] == opt.state_dict()["param_groups"][0]["betas"]
+
+
+def test_train_command_exports_loadable_weights(tmp_path, capsys):
+    code = main(["train", "--out", str(tmp_path / "run"), "--steps", "2", "--batch", "1", "--crop", "64",
+                 "--width", "0.125", "--warmup", "1", "--device", "cpu", "--export", str(tmp_path / "w.safetensors")])
+    assert code == 0
+    weights, _ = read_weights(tmp_path / "w.safetensors")
+    assert weights.width == 0.125 and weights.name == "bigocr-craft"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 2
+
+
+def test_sample_command_writes_scan_and_truth(tmp_path, capsys):
+    out = tmp_path / "s.tif"
+    assert main(["sample", str(out), "--size", "900x1200", "--seed", "3"]) == 0
+    scan = open_scan(out)
+    assert scan.shape == (1200, 900)
+    gt = json.loads((tmp_path / "s.gt.json").read_text())
+    assert gt["width"] == 900 and gt["height"] == 1200 and len(gt["words"]) > 20
+    assert main(["sample", str(out), "--size", "900x1200"]) == 5  # never overwritten unasked
+    assert main(["sample", str(out), "--size", "huge"]) == 1
