@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
     run.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
                      help="cap on a tile's longer side in scan pixels (default: 2560)")
-    run.add_argument("--weights", metavar="PATH", help="CRAFT weights: reference .pth or bigocr .safetensors")
+    run.add_argument("--weights", metavar="PATH",
+                     help="CRAFT weights: reference .pth, bigocr .safetensors, or craft-mlt-25k once downloaded")
     run.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
     run.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")
@@ -70,7 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="overwrite results already in OUT")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
+    weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k")
+    wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    dl = wsub.add_parser("download", help="download, check and cache published weights")
+    dl.add_argument("name", choices=("craft-mlt-25k",))
+    dl.add_argument("--url", help="another source of the same archive (a mirror)")
     sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
+    sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
     plan = sub.add_parser("plan", help="print the tile plan of a scan",
                           description="Print the recursive-thirds tile plan of SCAN (reads only its header).")
     plan.add_argument("scan", metavar="SCAN")
@@ -102,6 +109,14 @@ def _cmd_sample(args) -> int:
         raise OutputError(f"{out}: exists; pass --force to overwrite")
     tif, gt = write_sample(out, height, width, seed=args.seed, layout=args.layout, dpi=args.dpi)
     print(f"wrote {tif} ({width}x{height}) and {gt}")
+    return 0
+
+
+def _cmd_weights(args) -> int:
+    from bigocr.detector.download import download
+
+    path = download(args.name, url=args.url)
+    print(f"{args.name}: {path} (md5 checked); use it with --weights {args.name}")
     return 0
 
 
@@ -143,11 +158,14 @@ def _cmd_plan(args) -> int:
     return 0
 
 
-def _cmd_train(argv: list[str]) -> int:
-    from bigocr.train.loop import main as train_main
+def _cmd_sub(command: str, argv: list[str]) -> int:
+    if command == "train":
+        from bigocr.train.loop import main as sub_main
+    else:
+        from bigocr.evaluate import main as sub_main
 
     try:
-        return train_main(argv)
+        return sub_main(argv)
     except SystemExit as exc:
         return 0 if not exc.code else EXIT_USAGE
 
@@ -168,8 +186,8 @@ def _guarded(fn, verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["train"]:  # its own parser: bigocr train --help
-        return _guarded(lambda: _cmd_train(argv[1:]), verbose="-v" in argv)
+    if argv[:1] in (["train"], ["eval"]):  # their own parsers: bigocr train --help, bigocr eval --help
+        return _guarded(lambda: _cmd_sub(argv[0], argv[1:]), verbose="-v" in argv)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -184,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
-        return {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample}[args.command](args)
+        return {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample,
+                "weights": _cmd_weights}[args.command](args)
     except BigOCRError as exc:
         if args.verbose:
             logging.exception("details")

@@ -45,6 +45,11 @@ def resolve_detector(detector, refiner=None, device: str = "auto"):
         from bigocr.detector import default_weights
 
         detector = default_weights()
+    if isinstance(detector, str):
+        from bigocr.detector.download import PUBLISHED, resolve_named
+
+        if detector in PUBLISHED:
+            detector = resolve_named(detector)
     if isinstance(detector, (str, os.PathLike)):
         craft = CraftDetector.from_files(detector, refiner, device)
         return craft, craft.model_info

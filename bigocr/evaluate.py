@@ -1,0 +1,254 @@
+"""Measuring detection: precision, recall and H-mean on scans with ground truth.
+
+The usual protocol for text detection: one-to-one matching of detections to
+ground-truth boxes at IoU >= 0.5 (greedy, highest IoU first).  As in ICDAR,
+ground-truth boxes marked ``ignore`` count neither as hits nor as misses, and a
+detection lying mostly (> 50 % of its area) inside an ignored box is dropped
+instead of counted as a false positive.  Figures are summed over the images
+of a source (micro averages).
+
+Line-level truth (SROIE) is met by grouping word detections into lines first
+(:func:`group_lines`), the same way for every detector compared.
+
+``bigocr eval`` runs bigocr (``--weights``) or Tesseract (``--tesseract``) over
+``shared/data/real`` and prints the figures per source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry import Polygon
+
+from bigocr.errors import BigOCRError, ParameterError
+
+__all__ = ["Counts", "match", "group_lines", "split_of", "load_truth", "tesseract_words", "evaluate_source", "main"]
+
+
+@dataclass
+class Counts:
+    """Matched detections, counted detections, counted truth boxes."""
+
+    matched: int = 0
+    detections: int = 0
+    truth: int = 0
+
+    def __iadd__(self, other: "Counts") -> "Counts":
+        self.matched += other.matched
+        self.detections += other.detections
+        self.truth += other.truth
+        return self
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.detections if self.detections else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.truth if self.truth else 0.0
+
+    @property
+    def hmean(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def to_dict(self) -> dict:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "hmean": round(self.hmean, 4),
+                "matched": self.matched, "detections": self.detections, "truth": self.truth}
+
+
+def _polygon(quad) -> Polygon:
+    poly = Polygon(np.asarray(quad, dtype=np.float64))
+    return poly if poly.is_valid else poly.buffer(0)
+
+
+def match(detections: list, truth: list, ignore: list[bool] | None = None, threshold: float = 0.5) -> Counts:
+    """Count one-to-one matches at IoU >= ``threshold``.
+
+    Parameters
+    ----------
+    detections, truth : list of array-like, shape (k, 2)
+        Polygons ``(x, y)`` in image pixels.
+    ignore : list of bool, optional
+        Truth boxes to ignore (ICDAR's "don't care").
+    """
+    ignore = ignore or [False] * len(truth)
+    det_polys = [_polygon(d) for d in detections]
+    gt_polys = [_polygon(g) for g in truth]
+    cared = [i for i, ig in enumerate(ignore) if not ig]
+    dropped = set()
+    for j, dp in enumerate(det_polys):
+        area = dp.area
+        if area > 0 and any(ignore[i] and dp.intersection(gt_polys[i]).area > 0.5 * area for i in range(len(truth))):
+            dropped.add(j)
+    kept = [j for j in range(len(detections)) if j not in dropped]
+    pairs = []
+    for j in kept:
+        dp = det_polys[j]
+        for i in cared:
+            gp = gt_polys[i]
+            if not dp.intersects(gp):
+                continue
+            inter = dp.intersection(gp).area
+            union = dp.area + gp.area - inter
+            if union > 0 and inter / union >= threshold:
+                pairs.append((inter / union, j, i))
+    used_d, used_g = set(), set()
+    for _, j, i in sorted(pairs, reverse=True):
+        if j not in used_d and i not in used_g:
+            used_d.add(j)
+            used_g.add(i)
+    return Counts(len(used_d), len(kept), len(cared))
+
+
+def group_lines(boxes: list, *, overlap: float = 0.5, gap: float = 1.5) -> list[np.ndarray]:
+    """Group word boxes into text lines.
+
+    Words join a line when they overlap it vertically by at least ``overlap``
+    of the smaller height and the horizontal gap to its nearest word is at most
+    ``gap`` times the median word height.  Lines are returned as axis-aligned
+    quads ``(4, 2)`` clockwise from the top-left.
+    """
+    if not boxes:
+        return []
+    rects = np.array([[np.min(b[:, 0]), np.min(b[:, 1]), np.max(b[:, 0]), np.max(b[:, 1])]
+                      for b in map(np.asarray, boxes)], dtype=np.float64)
+    med_h = float(np.median(rects[:, 3] - rects[:, 1])) or 1.0
+    order = np.argsort(rects[:, 0])
+    lines: list[list[float]] = []  # x0, y0, x1, y1
+    for k in order:
+        x0, y0, x1, y1 = rects[k]
+        best = None
+        for n, (lx0, ly0, lx1, ly1) in enumerate(lines):
+            v = min(y1, ly1) - max(y0, ly0)
+            if v >= overlap * min(y1 - y0, ly1 - ly0) and x0 - lx1 <= gap * med_h and x1 >= lx0 - gap * med_h:
+                best = n
+                break
+        if best is None:
+            lines.append([x0, y0, x1, y1])
+        else:
+            line = lines[best]
+            lines[best] = [min(line[0], x0), min(line[1], y0), max(line[2], x1), max(line[3], y1)]
+    return [np.array([[a, b], [c, b], [c, d], [a, d]]) for a, b, c, d in lines]
+
+
+def split_of(stem: str, train_fraction: float = 1 / 3) -> str:
+    """``"train"`` or ``"eval"``: a fixed split of the real scans by a hash of the file stem.
+
+    Word-level scans whose split is ``"train"`` may feed weak supervision;
+    only ``"eval"`` scans are used for the figures.
+    """
+    h = int(hashlib.sha256(stem.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "train" if h < train_fraction else "eval"
+
+
+def load_truth(gt_path: Path) -> tuple[Path, dict]:
+    doc = json.loads(Path(gt_path).read_text())
+    return Path(gt_path).with_name(doc["image"]), doc
+
+
+def tesseract_words(image_path: Path, psm: int = 3) -> list[np.ndarray]:
+    """Word boxes from Tesseract's TSV output (level 5 rows with text)."""
+    exe = shutil.which("tesseract")
+    if exe is None:
+        raise BigOCRError("tesseract is not installed (Debian: apt-get install tesseract-ocr)")
+    run = subprocess.run([exe, str(image_path), "stdout", "--psm", str(psm), "tsv"], capture_output=True, text=True)
+    if run.returncode:
+        raise BigOCRError(f"{image_path}: tesseract failed: {run.stderr.strip()[:200]}")
+    boxes = []
+    for row in run.stdout.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) == 12 and cols[0] == "5" and cols[11].strip():
+            x, y, w, h = (int(v) for v in cols[6:10])
+            boxes.append(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64))
+    return boxes
+
+
+def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
+                    log=None) -> tuple[Counts, float, int]:
+    """Evaluate ``detect_words(image_path) -> list of quads`` on one source folder.
+
+    Returns the summed counts, the seconds spent detecting and the number of images.
+    """
+    counts, seconds, images = Counts(), 0.0, 0
+    for gt_path in sorted(Path(folder).glob("*.gt.json")):
+        stem = gt_path.name[: -len(".gt.json")]
+        if split != "all" and split_of(stem) != split:
+            continue
+        if limit is not None and images >= limit:
+            break
+        image, doc = load_truth(gt_path)
+        t0 = time.perf_counter()
+        words = detect_words(image)
+        seconds += time.perf_counter() - t0
+        truth = [np.asarray(w["box"], np.float64) for w in doc["words"]]
+        ignore = [bool(w.get("ignore")) for w in doc["words"]]
+        if doc.get("granularity") == "line":
+            words = group_lines(words)
+        c = match(words, truth, ignore)
+        counts += c
+        images += 1
+        if log:
+            log(f"{doc.get('source', folder.name)}/{stem}: P {c.precision:.3f} R {c.recall:.3f} H {c.hmean:.3f}")
+    return counts, seconds, images
+
+
+def main(argv=None) -> int:
+    """``bigocr eval``: see ``bigocr eval --help``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="bigocr eval", description="Precision, recall and H-mean on real scans.")
+    p.add_argument("--data", default="../shared/data/real", help="folder with one subfolder per source")
+    p.add_argument("--sources", default="funsd,sroie,vdsbb")
+    p.add_argument("--split", default="eval", choices=("eval", "train", "all"))
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--weights", help="evaluate bigocr with these weights")
+    who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
+    p.add_argument("--max-side", type=int, default=2560)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, help="at most this many images per source")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("-v", "--verbose", action="store_true", help="figures per image")
+    args = p.parse_args(argv)
+    data = Path(args.data)
+    if not data.is_dir():
+        raise ParameterError(f"--data {data}: no such folder (the real scans live in shared/data/real)")
+    if args.tesseract:
+        detect_words = tesseract_words
+        name = "tesseract"
+    else:
+        import bigocr
+
+        from bigocr.detector.infer import CraftDetector
+
+        detector = CraftDetector.from_files(args.weights, device=args.device)
+        name = detector.craft.name
+
+        def detect_words(path):
+            result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous")
+            return [w.box for w in result.words]
+
+    report = {"detector": name, "split": args.split, "sources": {}}
+    print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8}   ({name})")
+    for source in args.sources.split(","):
+        counts, seconds, images = evaluate_source(data / source, detect_words, split=args.split, limit=args.limit,
+                                                  log=print if args.verbose else None)
+        report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1)}
+        print(f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
+              f"{seconds / max(1, images):>8.2f}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
