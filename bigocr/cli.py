@@ -171,6 +171,7 @@ def _cmd_sub(command: str, argv: list[str]) -> int:
 
 
 def _guarded(fn, verbose: bool) -> int:
+    """The one top-level handler: user errors as one line, bugs said as bugs (tracebacks with -v)."""
     try:
         return fn()
     except BigOCRError as exc:
@@ -181,6 +182,11 @@ def _guarded(fn, verbose: bool) -> int:
     except KeyboardInterrupt:
         print("bigocr: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug, not a user error
+        if verbose:
+            logging.exception("internal error")
+        print(f"bigocr: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,22 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-    try:
-        return {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample,
-                "weights": _cmd_weights}[args.command](args)
-    except BigOCRError as exc:
-        if args.verbose:
-            logging.exception("details")
-        print(f"bigocr: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("bigocr: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug, not a user error: say so, traceback with -v
-        if args.verbose:
-            logging.exception("internal error")
-        print(f"bigocr: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+    command = {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
+    return _guarded(lambda: command(args), args.verbose)
 
 
 def entry() -> None:
