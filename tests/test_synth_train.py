@@ -2,6 +2,8 @@
 
 import json
 
+import cv2
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,31 @@ def test_sample_command_writes_scan_and_truth(tmp_path, capsys):
     assert gt["width"] == 900 and gt["height"] == 1200 and len(gt["words"]) > 20
     assert main(["sample", str(out), "--size", "900x1200"]) == 5  # never overwritten unasked
     assert main(["sample", str(out), "--size", "huge"]) == 1
+
+
+def test_weak_supervision_splits_words_and_scores_the_split():
+    from bigocr.synth.truth import gaussian_template
+    from bigocr.train.weak import confidence_map, pseudo_characters, word_confidence, word_crop
+
+    assert word_confidence(5, 5) == 1.0 and word_confidence(8, 5) == 0.625 and word_confidence(4, 12) == 0.0
+    # A straightened word crop 64 x 320 px whose region score (half size: 32 x 160) has 5 character blobs.
+    blob = cv2.resize(gaussian_template(), (28, 28))
+    region = np.zeros((32, 160), np.float32)
+    for k in range(5):
+        region[2:30, 4 + 31 * k:32 + 31 * k] = np.maximum(region[2:30, 4 + 31 * k:32 + 31 * k], blob)
+    image = np.zeros((200, 600, 3), np.uint8)
+    quad = np.float32([[100, 50], [420, 50], [420, 114], [100, 114]])
+    crop, matrix = word_crop(image, quad)
+    assert crop.shape[:2] == (64, 320)
+    boxes, conf = pseudo_characters(region, quad, matrix, "hello", crop.shape[:2])
+    assert conf == 1.0 and len(boxes) == 5
+    centres = sorted(b[:, 0].mean() for b in boxes)
+    np.testing.assert_allclose(np.diff(centres), 62, atol=4)  # 31 map px apart = 62 image px
+    assert all(b[:, 1].min() >= 49 and b[:, 1].max() <= 115 for b in boxes)
+    # A transcription of 14 characters against 5 blobs: s_conf 5/14 < 0.5, equal-width split at 0.5.
+    boxes, conf = pseudo_characters(region, quad, matrix, "fourteen chars", crop.shape[:2])
+    assert conf == 0.5 and len(boxes) == 13  # spaces do not count
+    widths = [b[:, 0].max() - b[:, 0].min() for b in boxes]
+    np.testing.assert_allclose(widths, 320 / 13, atol=0.01)
+    conf_map = confidence_map((200, 600), [(quad, 0.625), (np.float32([[0, 0], [20, 0], [20, 20], [0, 20]]), 0.0)])
+    assert conf_map[40, 130] == pytest.approx(0.625) and conf_map[5, 5] == 0 and conf_map[90, 290] == 1
