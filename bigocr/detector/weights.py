@@ -56,7 +56,8 @@ def _new_network(network: str, width: float = 1.0) -> torch.nn.Module:
 def _read_state_dict(path: Path) -> tuple[dict, dict]:
     """Tensors and metadata of a weights file."""
     if not path.exists():
-        raise WeightsError(f"{path}: no such weights file")
+        raise WeightsError(f"{path}: no such weights file (published CRAFT weights: "
+                           "'bigocr weights download craft-mlt-25k', then --weights craft-mlt-25k)")
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory, not a weights file")
     with open(path, "rb") as fh:
