@@ -164,13 +164,13 @@ def test_weak_supervision_splits_words_and_scores_the_split():
     quad = np.float32([[100, 50], [420, 50], [420, 114], [100, 114]])
     crop, matrix = word_crop(image, quad)
     assert crop.shape[:2] == (64, 320)
-    boxes, conf = pseudo_characters(region, quad, matrix, "hello", crop.shape[:2])
+    boxes, conf = pseudo_characters(region, matrix, "hello", crop.shape[:2])
     assert conf == 1.0 and len(boxes) == 5
     centres = sorted(b[:, 0].mean() for b in boxes)
     np.testing.assert_allclose(np.diff(centres), 62, atol=4)  # 31 map px apart = 62 image px
     assert all(b[:, 1].min() >= 49 and b[:, 1].max() <= 115 for b in boxes)
     # A transcription of 14 characters against 5 blobs: s_conf 5/14 < 0.5, equal-width split at 0.5.
-    boxes, conf = pseudo_characters(region, quad, matrix, "fourteen chars", crop.shape[:2])
+    boxes, conf = pseudo_characters(region, matrix, "fourteen chars", crop.shape[:2])
     assert conf == 0.5 and len(boxes) == 13  # spaces do not count
     widths = [b[:, 0].max() - b[:, 0].min() for b in boxes]
     np.testing.assert_allclose(widths, 320 / 13, atol=0.01)

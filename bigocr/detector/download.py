@@ -9,7 +9,6 @@ then uses the cached file.  The cache is ``$BIGOCR_CACHE`` or
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
 __all__ = ["PUBLISHED", "cache_dir", "cached_path", "download", "resolve_named"]
@@ -49,14 +49,6 @@ def cached_path(name: str) -> Path:
     return cache_dir() / PUBLISHED[name].member
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(name: str, *, url: str | None = None, md5: str | None = None, timeout: float = 60) -> Path:
     """Download, check and cache published weights; returns the cached ``.pth``.
 
@@ -72,7 +64,7 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
     spec = PUBLISHED[name]
     url, md5 = url or spec.url, md5 or spec.md5
     target = cached_path(name)
-    if target.is_file() and _md5(target) == md5:
+    if target.is_file() and file_digest(target, "md5") == md5:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -95,7 +87,7 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
                     shutil.copyfileobj(src, dst)
         except zipfile.BadZipFile:
             raise WeightsError(f"{url}: the download is not a zip archive") from None
-        got = _md5(Path(tmp) / spec.member)
+        got = file_digest(Path(tmp) / spec.member, "md5")
         if got != md5:
             raise WeightsError(f"{url}: {spec.member} has md5 {got}, expected {md5}; nothing was cached")
         os.replace(Path(tmp) / spec.member, target)

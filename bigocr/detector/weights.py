@@ -38,13 +38,15 @@ class Weights:
     width: float = 1.0  # CRAFT width multiplier (bigocr's slimmer models)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (``hashlib.file_digest``, read in blocks)."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    return file_digest(path, "sha256")
 
 
 def _new_network(network: str, width: float = 1.0) -> torch.nn.Module:
@@ -101,7 +103,8 @@ def _strip_prefix(state: dict) -> dict:
 
 def _match(path: Path, network: str, state: dict, width: float = 1.0) -> dict:
     """Check keys and shapes against the network; tolerate absent BatchNorm counters."""
-    reference = _new_network(network, width).state_dict()
+    with torch.device("meta"):  # names and shapes only: nothing allocated or initialised
+        reference = _new_network(network, width).state_dict()
     missing = [k for k in reference if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in reference]
     wrong = [k for k in reference if k in state and tuple(state[k].shape) != tuple(reference[k].shape)]
@@ -116,7 +119,8 @@ def _match(path: Path, network: str, state: dict, width: float = 1.0) -> dict:
             parts.append(f"shape of {k} is {tuple(state[k].shape)}, expected {tuple(reference[k].shape)}")
         what = "CRAFT" if network == "craft" else "LinkRefiner (RefineNet)"
         raise WeightsError(f"{path}: not a {what} checkpoint: " + "; ".join(parts))
-    out = {k: state[k] if k in state else reference[k] for k in reference}
+    # Only BatchNorm's num_batches_tracked may be absent: BatchNorm starts it at 0.
+    out = {k: state[k] if k in state else torch.tensor(0, dtype=torch.long) for k in reference}
     return out
 
 

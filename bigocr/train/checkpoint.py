@@ -48,13 +48,14 @@ def _join_large(tensors: dict[str, torch.Tensor], split: dict) -> dict[str, torc
 
 
 def _shards(tensors: dict[str, torch.Tensor], limit: int) -> list[dict[str, torch.Tensor]]:
+    """Pack tensors (already detached, contiguous, on the CPU) into shards of at most ``limit`` bytes."""
     shards, current, size = [], {}, 0
     for name, t in tensors.items():
         n = t.numel() * t.element_size()
         if current and size + n > limit:
             shards.append(current)
             current, size = {}, 0
-        current[name] = t.detach().contiguous().cpu()
+        current[name] = t
         size += n
     if current or not shards:
         shards.append(current)

@@ -68,7 +68,7 @@ def split_characters(region: np.ndarray, *, peak: float = 0.5, floor: float = 0.
     return sorted(spans)
 
 
-def pseudo_characters(region: np.ndarray, word_quad: np.ndarray, matrix: np.ndarray, text: str,
+def pseudo_characters(region: np.ndarray, matrix: np.ndarray, text: str,
                       crop_shape: tuple[int, int]) -> tuple[list[np.ndarray], float]:
     """Pseudo character boxes of a real word, in image pixels, and the word's confidence.
 
@@ -76,8 +76,6 @@ def pseudo_characters(region: np.ndarray, word_quad: np.ndarray, matrix: np.ndar
     ----------
     region : ndarray
         The interim model's region score on the word crop (half the crop's resolution).
-    word_quad : ndarray, shape (4, 2)
-        The word's box in the image.
     matrix : ndarray, shape (3, 3)
         The crop's perspective matrix from :func:`word_crop`.
     text : str
