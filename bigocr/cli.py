@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bigocr import __version__
 from bigocr.errors import BigOCRError
+from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 
 __all__ = ["main"]
 
@@ -31,6 +32,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _pixel_count(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels such as 4e9, got {text!r}") from None
+    if not value >= 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of pixels, got {text}")
+    return int(value)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from bigocr.writers import parse_formats
+
+    try:
+        return parse_formats(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _unit_float(text: str) -> float:
     try:
         return float(text)
@@ -38,8 +58,15 @@ def _unit_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: what is wrong and where help is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bigocr", description="Find every word in huge document scans, at full resolution.")
     parser.add_argument("--version", action="version", version=f"bigocr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
@@ -61,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--low-text", type=_unit_float, default=0.4, metavar="T",
                      help="region score above which a pixel is text (default: 0.4)")
     run.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
+    run.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
+                     help="comma-separated outputs: json (words.json), alto (alto.xml), page (page.xml), "
+                          "hocr (hocr.html), geojson (words.geojson); default: json")
+    run.add_argument("--no-preview", dest="preview", action="store_false",
+                     help="skip preview.png (the scan shrunk to 4000 px with its words drawn)")
+    run.add_argument("--heatmap", action="store_true",
+                     help="also write heatmap-region.png and heatmap-affinity.png from the stitched maps")
+    run.add_argument("--page", type=_positive_int, default=1, metavar="N",
+                     help="page of a multi-page TIFF, from 1 (default: 1)")
+    run.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help=f"refuse scans whose header claims more pixels (default: {DEFAULT_MAX_PIXELS:.3g})")
     run.add_argument("--invert", choices=("none", "both"), default="none",
                      help="'both' also detects on the inverted scan (white-on-black text)")
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -83,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("scan", metavar="SCAN")
     plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
+    plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
+    plan.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
                             description="Write a synthetic document scan OUT.tif and its word boxes OUT.gt.json.")
     sample.add_argument("out", metavar="OUT.tif")
@@ -128,12 +168,13 @@ def _cmd_run(args) -> int:
         args.scan, max_side=args.max_side, detector=args.weights, scheduler=args.scheduler, poly=args.poly,
         text_threshold=args.text_threshold, link_threshold=args.link_threshold, low_text=args.low_text,
         out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
-        progress=not args.quiet and sys.stderr.isatty(), threads=args.threads,
+        progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
+        formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
     )
     if not args.quiet:
         t = result.timings
-        print(f"{args.scan}: {len(result.words)} words, {result.tiles['count']} tiles, "
-              f"{t['total']:.1f} s -> {out / 'words.json'}")
+        print(f"{args.scan}: {len(result.words)} words in {len(result.layout.lines)} lines, "
+              f"{result.tiles['count']} tiles, {t['total']:.1f} s -> {out}/")
     return 0
 
 
@@ -141,7 +182,7 @@ def _cmd_plan(args) -> int:
     from bigocr.tiler.plan import plan_tiles
     from bigocr.tiler.scan import open_scan
 
-    scan = open_scan(args.scan)
+    scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
     plan = plan_tiles(scan.height, scan.width, args.max_side)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6

@@ -109,35 +109,14 @@ def match(detections: list, truth: list, ignore: list[bool] | None = None, thres
     return Counts(len(used_d), len(kept), len(cared))
 
 
-def group_lines(boxes: list, *, overlap: float = 0.5, gap: float = 1.5) -> list[np.ndarray]:
-    """Group word boxes into text lines.
+def group_lines(boxes: list) -> list[np.ndarray]:
+    """Group word boxes into text lines with :func:`bigocr.layout.analyse_layout`.
 
-    Words join a line when they overlap it vertically by at least ``overlap``
-    of the smaller height and the horizontal gap to its nearest word is at most
-    ``gap`` times the median word height.  Lines are returned as axis-aligned
-    quads ``(4, 2)`` clockwise from the top-left.
+    Returns the line quads ``(4, 2)``, clockwise from the top-left, in reading order.
     """
-    if not boxes:
-        return []
-    rects = np.array([[np.min(b[:, 0]), np.min(b[:, 1]), np.max(b[:, 0]), np.max(b[:, 1])]
-                      for b in map(np.asarray, boxes)], dtype=np.float64)
-    med_h = float(np.median(rects[:, 3] - rects[:, 1])) or 1.0
-    order = np.argsort(rects[:, 0])
-    lines: list[list[float]] = []  # x0, y0, x1, y1
-    for k in order:
-        x0, y0, x1, y1 = rects[k]
-        best = None
-        for n, (lx0, ly0, lx1, ly1) in enumerate(lines):
-            v = min(y1, ly1) - max(y0, ly0)
-            if v >= overlap * min(y1 - y0, ly1 - ly0) and x0 - lx1 <= gap * med_h and x1 >= lx0 - gap * med_h:
-                best = n
-                break
-        if best is None:
-            lines.append([x0, y0, x1, y1])
-        else:
-            line = lines[best]
-            lines[best] = [min(line[0], x0), min(line[1], y0), max(line[2], x1), max(line[3], y1)]
-    return [np.array([[a, b], [c, b], [c, d], [a, d]]) for a, b, c, d in lines]
+    from bigocr.layout import analyse_layout
+
+    return [line.box for line in analyse_layout(boxes).lines]
 
 
 def split_of(stem: str, train_fraction: float = 1 / 3) -> str:
@@ -173,10 +152,12 @@ def tesseract_words(image_path: Path, psm: int = 3) -> list[np.ndarray]:
 
 
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
-                    log=None) -> tuple[Counts, float, int]:
-    """Evaluate ``detect_words(image_path) -> list of quads`` on one source folder.
+                    log=None, lines: bool = False) -> tuple[Counts, float, int]:
+    """Evaluate ``detect_words(image_path, truth) -> list of quads`` on one source folder.
 
-    Returns the summed counts, the seconds spent detecting and the number of images.
+    With ``lines=True`` the words are grouped into lines and matched against the
+    truth's ``lines`` (images without them are skipped). Returns the summed
+    counts, the seconds spent detecting and the number of images.
     """
     counts, seconds, images = Counts(), 0.0, 0
     for gt_path in sorted(Path(folder).glob("*.gt.json")):
@@ -186,12 +167,14 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
         if limit is not None and images >= limit:
             break
         image, doc = load_truth(gt_path)
+        if lines and not doc.get("lines"):
+            continue
         t0 = time.perf_counter()
-        words = detect_words(image)
+        words = detect_words(image, doc)
         seconds += time.perf_counter() - t0
-        truth = [np.asarray(w["box"], np.float64) for w in doc["words"]]
-        ignore = [bool(w.get("ignore")) for w in doc["words"]]
-        if doc.get("granularity") == "line":
+        truth = [np.asarray(w["box"], np.float64) for w in doc["lines" if lines else "words"]]
+        ignore = [bool(w.get("ignore")) for w in doc["lines" if lines else "words"]]
+        if lines or doc.get("granularity") == "line":
             words = group_lines(words)
         c = match(words, truth, ignore)
         counts += c
@@ -212,6 +195,10 @@ def main(argv=None) -> int:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--weights", help="evaluate bigocr with these weights")
     who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
+    who.add_argument("--truth-words", action="store_true",
+                     help="use the true word boxes (with --lines: measures the line grouping alone)")
+    p.add_argument("--lines", action="store_true",
+                   help="group the words into lines and match them against the truth's lines")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per source")
@@ -222,8 +209,13 @@ def main(argv=None) -> int:
     if not data.is_dir():
         raise ParameterError(f"--data {data}: no such folder (the real scans live in shared/data/real)")
     if args.tesseract:
-        detect_words = tesseract_words
+        def detect_words(path, doc):
+            return tesseract_words(path)
         name = "tesseract"
+    elif args.truth_words:
+        def detect_words(path, doc):
+            return [np.asarray(w["box"], np.float64) for w in doc["words"]]
+        name = "truth words"
     else:
         import bigocr
 
@@ -232,15 +224,16 @@ def main(argv=None) -> int:
         detector = CraftDetector.from_files(args.weights, device=args.device)
         name = detector.craft.name
 
-        def detect_words(path):
+        def detect_words(path, doc):
             result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous")
             return [w.box for w in result.words]
 
-    report = {"detector": name, "split": args.split, "sources": {}}
-    print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8}   ({name})")
+    report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
+    print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8}   "
+          f"({name}{', lines' if args.lines else ''})")
     for source in args.sources.split(","):
         counts, seconds, images = evaluate_source(data / source, detect_words, split=args.split, limit=args.limit,
-                                                  log=print if args.verbose else None)
+                                                  log=print if args.verbose else None, lines=args.lines)
         report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1)}
         print(f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
               f"{seconds / max(1, images):>8.2f}", flush=True)

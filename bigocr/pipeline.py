@@ -9,6 +9,7 @@ labels the stitched map once, block by block, and extracts the boxes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -24,11 +25,15 @@ from bigocr.errors import OutputError, ParameterError
 from bigocr.merge.boxes import extract_words
 from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, open_maps, write_tile
-from bigocr.result import Result, write_json_atomic
+from bigocr.layout import analyse_layout
+from bigocr.result import Result
+from bigocr.writers import FORMATS, parse_formats, write_outputs
 from bigocr.tiler.plan import Tile, TilePlan, plan_tiles
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 
 __all__ = ["detect", "default_out", "resolve_detector", "run_tile"]
+
+log = logging.getLogger("bigocr")
 
 #: Blocks of the map labelled at a time, in map pixels (rounded to whole chunks).
 LABEL_BLOCK = 2048
@@ -85,18 +90,21 @@ def run_tile(scan: Scan, tile: Tile, detector, maps_path: str, torch_threads: in
     return {"index": tile.index, "read": t1 - t0, "detect": t2 - t1, "write": t3 - t2}
 
 
+#: Everything a run writes into OUT (``words.json`` last).
+OUTPUT_NAMES = ("maps.zarr", *FORMATS.values(), "preview.png", "heatmap-region.png", "heatmap-affinity.png")
+
+
 def _prepare_out(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; choose another -o")
-    existing = [name for name in ("words.json", "maps.zarr") if (out / name).exists()]
+    existing = [name for name in OUTPUT_NAMES if (out / name).exists()]
     if existing and not force:
         raise OutputError(f"{out}: already holds {', '.join(existing)}; pass --force to overwrite or choose another -o")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if (out / "words.json").exists():
-            (out / "words.json").unlink()
-        if (out / "maps.zarr").exists():
-            shutil.rmtree(out / "maps.zarr")
+        for name in existing:  # words.json first: a half-replaced OUT never looks complete
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
     except OSError as exc:
         raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
 
@@ -175,7 +183,8 @@ def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, 
 def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly: bool = False,
            text_threshold: float = 0.7, link_threshold: float = 0.4, low_text: float = 0.4, out=None,
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
-           progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None) -> Result:
+           progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
+           page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -216,19 +225,57 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     threads : int, optional
         Tiles in flight on the local cluster (default: one per core); the cores
         are shared out among them as torch threads.
+    page : int
+        0-based page of a multi-page TIFF.
+    formats : str or sequence of str
+        Files written into ``out``: any of ``json`` (``words.json``), ``alto``
+        (``alto.xml``), ``page`` (``page.xml``), ``hocr`` (``hocr.html``),
+        ``geojson`` (``words.geojson``); ``"json,alto"`` works too.
+    preview : bool
+        Also write ``out/preview.png`` (the scan shrunk to 4000 px, words drawn).
+    heatmap : bool
+        Also write ``out/heatmap-region.png`` and ``out/heatmap-affinity.png``.
 
     Returns
     -------
     Result
-        ``Result.words`` holds boxes in scan pixels; ``Result.to_dict()`` is ``words.json``.
+        ``Result.words`` holds boxes in scan pixels in reading order;
+        ``Result.layout`` their lines and blocks; ``Result.to_dict()`` is ``words.json``.
+
+    Raises
+    ------
+    ScanError
+        The scan is missing, unreadable, corrupt or larger than ``max_pixels``.
+    WeightsError
+        No weights, or weights that do not fit CRAFT.
+    OutputError
+        ``out`` holds results (without ``force``) or cannot be written.
+    ParameterError
+        An argument is out of range.
+
+    Examples
+    --------
+    >>> import bigocr                                           # doctest: +SKIP
+    >>> result = bigocr.detect("scan.tif", out="scan.bigocr",   # doctest: +SKIP
+    ...                        formats="json,alto,page")
+    >>> result.words[0].box                                     # doctest: +SKIP
+    array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
     t_start = time.perf_counter()
     params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
-    scan = open_scan(source, max_pixels=max_pixels)
+    formats = parse_formats(formats)
+    if (preview or heatmap) and out is None:
+        raise ParameterError("preview and heatmap are written into an output folder; pass out=")
+    scan = open_scan(source, max_pixels=max_pixels, page=page)
     plan = plan_tiles(scan.height, scan.width, params.max_side)
+    log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
+             scan.pages, scan.dpi)
+    log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
+             plan.summary()["pixels_ratio"], plan.chunks)
     detector, model = resolve_detector(detector, refiner, device)
+    log.info("detector: %s", model.get("name"))
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
         detector = InvertBoth(detector)
@@ -242,7 +289,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         attrs = {
             "bigocr": {"complete": False, "map_scale": 2, "axes": "yx",
                        "model": model, "params": params.to_dict(), "plan": plan.summary(),
-                       "scan": {"path": scan.path, "width": scan.width, "height": scan.height}},
+                       "scan": scan.info()},
         }
         group = create_maps(maps_path, plan, attrs)
         t_tiles = time.perf_counter()
@@ -252,11 +299,21 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         region, affinity = group["region"], group["affinity"]
         comps = label_components(region, affinity, low_text=low_text, link_threshold=link_threshold, block=block)
         t_boxes = time.perf_counter()
+        log.info("tiles done in %.1f s; %d components labelled in %.1f s", t_label - t_tiles, len(comps),
+                 t_boxes - t_label)
         words = extract_words(region, affinity, comps, text_threshold=text_threshold, low_text=low_text,
                               link_threshold=link_threshold, poly=poly, block=block)
+        order, layout = analyse_layout([w.box for w in words]).renumbered()
+        words = [words[i] for i in order]
+        log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
+                 len(layout.blocks), layout.skew)
         t_end = time.perf_counter()
         attrs["bigocr"]["complete"] = True
         group.attrs.update(attrs)
+        if heatmap:
+            from bigocr.preview import write_heatmaps
+
+            write_heatmaps(group, out_dir)
 
     timings = {
         "open": t_tiles - t_start,
@@ -266,19 +323,30 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         "write": float(np.sum([r["write"] for r in reports])),
         "label": t_boxes - t_label,
         "boxes": t_end - t_boxes,
-        "total": t_end - t_start,
     }
     summary = plan.summary()
     result = Result(
-        scan={"path": scan.path, "width": scan.width, "height": scan.height},
+        scan=scan.info(),
         model=model,
         params={**params.to_dict(), "device": run_device},
         tiles={"count": summary["count"], "pixels": summary["pixels"], **summary},
         words=words,
         timings=timings,
         out=out_dir,
+        layout=layout,
     )
+    if out_dir is not None and preview:
+        from bigocr.preview import write_preview
+
+        t0 = time.perf_counter()
+        write_preview(scan, result, out_dir)
+        timings["preview"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
     if out_dir is not None:
-        write_json_atomic(out_dir / "words.json", result.to_dict())
+        try:
+            written = write_outputs(result, out_dir, formats)
+            log.info("wrote %s", ", ".join(str(p) for p in written))
+        except OSError as exc:
+            raise OutputError(f"{out_dir}: cannot write results: {exc.strerror or exc}") from None
     return result
 

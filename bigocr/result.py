@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bigocr.layout import Layout, analyse_layout
 from bigocr.merge.boxes import Word
 
-__all__ = ["Result", "write_json_atomic"]
+__all__ = ["Result"]
 
 
 @dataclass
@@ -20,7 +18,8 @@ class Result:
     Attributes
     ----------
     scan : dict
-        ``{"path", "width", "height"}`` of the scan (path None for an array).
+        ``{"path", "width", "height", "page", "dpi"}`` of the scan (path None
+        for an array; page the 0-based TIFF page; dpi ``[x, y]`` or None).
     model : dict
         ``{"name", "sha256"}`` of the detector's weights.
     params : dict
@@ -28,11 +27,13 @@ class Result:
     tiles : dict
         ``{"count", "pixels", ...}``: the tile plan's figures.
     words : list of Word
-        Boxes in scan pixels, clockwise from the top-left corner.
+        Boxes in scan pixels, clockwise from the top-left corner, in reading order.
     timings : dict
         Seconds spent per stage.
     out : Path or None
         The output folder, if one was written.
+    layout : Layout or None
+        Lines and blocks of ``words`` (indices into it); made from the words when None.
     """
 
     scan: dict
@@ -42,6 +43,11 @@ class Result:
     words: list[Word]
     timings: dict = field(default_factory=dict)
     out: Path | None = None
+    layout: Layout | None = None
+
+    def __post_init__(self):
+        if self.layout is None:
+            self.layout = analyse_layout([w.box for w in self.words])
 
     def to_dict(self) -> dict:
         """The ``words.json`` document."""
@@ -51,6 +57,10 @@ class Result:
             "params": self.params,
             "tiles": self.tiles,
             "words": [w.to_dict() for w in self.words],
+            "skew": round(float(self.layout.skew), 3),
+            "blocks": [{"box": _quad(block.box), "lines": [{"box": _quad(line.box), "words": list(line.words)}
+                                                           for line in block.lines]}
+                       for block in self.layout.blocks],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -59,14 +69,5 @@ class Result:
                 f"words={len(self.words)}, tiles={self.tiles.get('count')})")
 
 
-def write_json_atomic(path: Path, document: dict) -> None:
-    """Write JSON next to ``path`` and rename it into place, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _quad(box) -> list[list[float]]:
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in box]

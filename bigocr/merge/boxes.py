@@ -48,17 +48,21 @@ class Word:
     polygon : ndarray, shape (k, 2), float32, or None
         CRAFT's 14-point polygon in scan pixels, with ``poly=True`` and where
         the reference would make one.
+    text : str
+        The transcription; empty, since bigocr detects and does not read.
     """
 
     box: np.ndarray
     score: float
     polygon: np.ndarray | None = None
+    text: str = ""
 
     def to_dict(self) -> dict:
         return {
             "box": [[round(float(x), 2), round(float(y), 2)] for x, y in self.box],
             "score": round(float(self.score), 4),
             "polygon": None if self.polygon is None else [[round(float(x), 2), round(float(y), 2)] for x, y in self.polygon],
+            "text": self.text,
         }
 
 

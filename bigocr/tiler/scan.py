@@ -19,10 +19,12 @@ import numpy as np
 
 from bigocr.errors import ScanError
 
-__all__ = ["Scan", "open_scan", "to_rgb8", "DEFAULT_MAX_PIXELS"]
+__all__ = ["Scan", "open_scan", "to_rgb8", "apply_orientation", "DEFAULT_MAX_PIXELS"]
 
 #: Largest scan accepted by default (4 gigapixels); checked against the header.
 DEFAULT_MAX_PIXELS = 4 * 2**30
+#: PNG, JPEG and JPEG 2000 are decoded whole (by OpenCV, whose own limit this is).
+MAX_DECODED_PIXELS = 2**30
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -136,14 +138,24 @@ class Scan:
         Scan size in pixels.
     path : str or None
         The file, or None for an in-memory array.
+    page : int
+        0-based page of a multi-page TIFF (0 otherwise).
+    pages : int
+        Pages in the file (1 except for multi-page TIFFs).
+    dpi : tuple of float, or None
+        ``(x, y)`` pixels per inch as the file records it.
     """
 
     def __init__(self, height: int, width: int, *, path: str | None = None,
                  array: np.ndarray | None = None, tiff: _TiffLayout | None = None,
-                 photometric: str = "auto"):
+                 photometric: str = "auto", page: int = 0, pages: int = 1,
+                 dpi: tuple[float, float] | None = None):
         self.height = int(height)
         self.width = int(width)
         self.path = path
+        self.page = int(page)
+        self.pages = int(pages)
+        self.dpi = None if dpi is None else (round(float(dpi[0]), 2), round(float(dpi[1]), 2))
         self._array = array
         self._tiff = tiff
         self._photometric = photometric
@@ -157,6 +169,19 @@ class Scan:
     @property
     def name(self) -> str:
         return self.path if self.path is not None else "<array>"
+
+    @property
+    def band_rows(self) -> int:
+        """Rows the file stores together (a TIFF's tile or strip height); 1 for decoded scans."""
+        if self._tiff is None:
+            return 1
+        z = self._open_tiff()
+        return int(z.chunks[1] if self._tiff.axes.startswith("S") else z.chunks[0])
+
+    def info(self) -> dict:
+        """``{"path", "width", "height", "page", "pages", "dpi"}`` for reports and outputs."""
+        return {"path": self.path, "width": self.width, "height": self.height, "page": self.page,
+                "pages": self.pages, "dpi": None if self.dpi is None else list(self.dpi)}
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -199,7 +224,7 @@ class Scan:
         return self._zarr
 
 
-def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Scan:
+def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) -> Scan:
     """Open a scan from a path or an array.
 
     Parameters
@@ -209,13 +234,26 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Scan:
         ``(H, W)`` or ``(H, W, C)`` with C in {1, 2, 3, 4} (gray, gray+alpha, RGB, RGBA).
     max_pixels : int
         Largest accepted ``H * W``, checked against the header before any pixel is decoded.
+    page : int
+        0-based page of a multi-page TIFF.
+
+    Notes
+    -----
+    A JPEG's or PNG's EXIF orientation is applied (the scan is as a viewer shows
+    it); a TIFF is read as stored.
 
     Raises
     ------
     ScanError
         The file is missing, unreadable, not an image, truncated, empty or too large.
     """
+    if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise ScanError(f"max_pixels must be a positive whole number, got {max_pixels!r}")
+    if not isinstance(page, (int, np.integer)) or isinstance(page, bool) or page < 0:
+        raise ScanError(f"page must be a 0-based page index, got {page!r}")
     if isinstance(source, np.ndarray):
+        if page:
+            raise ScanError(f"<array>: has one page; page={page} does not exist")
         return _open_array(source, max_pixels)
     if not isinstance(source, (str, os.PathLike)):
         raise ScanError(f"a scan must be a path or a numpy array, got {type(source).__name__}")
@@ -234,8 +272,10 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Scan:
     if not head:
         raise ScanError(f"{path}: empty file (0 bytes)")
     if head[:4] in _TIFF_MAGIC:
-        return _open_tiff(path, max_pixels)
+        return _open_tiff(path, max_pixels, page)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC) or head.startswith(_JP2_MAGIC):
+        if page:
+            raise ScanError(f"{path}: has one page; page {page + 1} does not exist")
         return _open_decoded(path, head, max_pixels)
     raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG or JPEG 2000)")
 
@@ -269,14 +309,28 @@ _PHOTOMETRIC = {
 }
 
 
-def _open_tiff(path: Path, max_pixels: int) -> Scan:
+def _tiff_dpi(page) -> tuple[float, float] | None:
+    try:
+        x, y = page.resolution
+        unit = int(page.resolutionunit)
+    except Exception:
+        return None
+    if not (x > 0 and y > 0) or unit not in (2, 3):
+        return None
+    return (x, y) if unit == 2 else (x * 2.54, y * 2.54)
+
+
+def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
             if not tif.pages:
                 raise ScanError(f"{path}: TIFF holds no image")
-            page = tif.pages.first
+            pages = len(tif.pages)
+            if index >= pages:
+                raise ScanError(f"{path}: has {pages} page(s); page {index + 1} does not exist")
+            page = tif.pages[index]
             shape, axes = page.shape, page.axes
             height, width = page.imagelength, page.imagewidth
             _check_size(str(path), height, width, max_pixels)
@@ -295,30 +349,69 @@ def _open_tiff(path: Path, max_pixels: int) -> Scan:
                     f"but the file has {size} bytes"
                 )
             colormap = page.colormap if photometric == "palette" else None
-            layout = _TiffLayout(0, axes, photometric, int(page.bitspersample), colormap)
+            layout = _TiffLayout(index, axes, photometric, int(page.bitspersample), colormap)
+            dpi = _tiff_dpi(page)
     except ScanError:
         raise
     except tifffile.TiffFileError as exc:
         raise ScanError(f"{path}: not a valid TIFF: {exc}") from None
     except Exception as exc:
         raise ScanError(f"{path}: cannot read TIFF: {exc}") from None
-    return Scan(height, width, path=str(path), tiff=layout)
+    return Scan(height, width, path=str(path), tiff=layout, page=index, pages=pages, dpi=dpi)
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored image ``(h, w, ...)`` the way its EXIF ``orientation`` (1..8) says to show it."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return image.swapaxes(0, 1)
+    if orientation == 6:
+        return image.swapaxes(0, 1)[:, ::-1]
+    if orientation == 7:
+        return image[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:
+        return image.swapaxes(0, 1)[::-1]
+    return image
 
 
 def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
     import cv2
 
+    from bigocr.tiler.header import read_header
+
+    with open(path, "rb") as fh:
+        start = fh.read(1 << 20)
+    try:
+        header = read_header(start)
+    except ValueError as exc:
+        raise ScanError(f"{path}: invalid image header: {exc}") from None
+    if header.width is not None and header.height is not None:
+        _check_size(str(path), header.height, header.width, max_pixels)
+        if header.width * header.height > MAX_DECODED_PIXELS:
+            raise ScanError(
+                f"{path}: {header.width}x{header.height} pixels is too large to decode whole "
+                f"(PNG, JPEG and JPEG 2000 are; the limit is {MAX_DECODED_PIXELS} pixels); "
+                "convert it to a tiled TIFF, which is read window by window"
+            )
     if head.startswith(_JPEG_MAGIC):
         with open(path, "rb") as fh:
             fh.seek(-2, os.SEEK_END)
             if fh.read(2) != b"\xff\xd9":
                 raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ScanError(f"{path}: cannot decode image: {str(exc).strip().splitlines()[-1]}") from None
     if image is None or image.size == 0:
         raise ScanError(f"{path}: cannot decode image (corrupt or truncated)")
     _check_size(str(path), image.shape[0], image.shape[1], max_pixels)
     if image.ndim == 3 and image.shape[2] in (3, 4):
         image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV's BGR(A) to RGB(A)
-    rgb = to_rgb8(image)
-    return Scan(rgb.shape[0], rgb.shape[1], path=str(path), array=rgb, photometric="rgb")
+    rgb = np.ascontiguousarray(apply_orientation(to_rgb8(image), header.orientation))
+    return Scan(rgb.shape[0], rgb.shape[1], path=str(path), array=rgb, photometric="rgb", dpi=header.dpi)

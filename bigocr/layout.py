@@ -1,0 +1,375 @@
+"""Words into lines, lines into blocks, blocks into reading order.
+
+ALTO and PAGE want ``TextBlock -> TextLine -> String`` (``TextRegion ->
+TextLine -> Word``).  Detection gives loose word boxes; this module groups them
+with geometry only:
+
+1. **Skew.** The page's skew is the median angle of the long edges of the
+   words that are clearly wider than tall; every box is rotated by it, so the
+   rules below work on an upright page.
+2. **Lines.** Words are taken left to right; a word continues the line whose
+   last word it overlaps vertically by at least half the smaller height, with a
+   horizontal gap of at most ``gap`` times the larger height.  Comparing with
+   the *last* word (not the whole line) follows slightly curved lines and
+   lets words of different heights (initials, small print) join.  A wider
+   gap (justified text) joins unless it is a column gutter: crossed by no
+   word of the lines around, with their text aligned along it.  Lines of small marks
+   found apart (accents, dots) fold into the line (twice as tall) they sit on.
+3. **Blocks.** A line links to the nearest line below it that overlaps it
+   horizontally, has a similar height and is close; links are kept only
+   where both lines choose each other, so a line spanning two columns does
+   not glue the columns together.  Linked lines form a block (a paragraph or
+   a column piece); a block whose centre lies inside a larger one joins it.
+4. **Reading order.** Recursive XY-cut on the block boxes: columns (vertical
+   cuts) left to right first, else bands (horizontal cuts) top to bottom; a
+   heading across the columns is a band above them.
+
+All coordinates are ``(x, y)`` in scan pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Line", "Block", "Layout", "analyse_layout", "estimate_skew"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One text line.
+
+    Attributes
+    ----------
+    words : tuple of int
+        Indices into the input word list, left to right.
+    box : ndarray, shape (4, 2), float64
+        The line's rectangle ``(x, y)`` in scan pixels, clockwise from the
+        top-left corner, rotated by the page skew.
+    """
+
+    words: tuple[int, ...]
+    box: np.ndarray
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of lines (a paragraph, a heading, a column piece).
+
+    Attributes
+    ----------
+    lines : tuple of Line
+        Top to bottom.
+    box : ndarray, shape (4, 2), float64
+        The block's rectangle, as for :class:`Line`.
+    """
+
+    lines: tuple[Line, ...]
+    box: np.ndarray
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Blocks in reading order and the skew they were found at.
+
+    Attributes
+    ----------
+    blocks : tuple of Block
+        In reading order.
+    skew : float
+        Page skew in degrees (positive: lines rise to the left, i.e. turn
+        clockwise on the screen as x grows, since y points down).
+    """
+
+    blocks: tuple[Block, ...]
+    skew: float
+
+    @property
+    def lines(self) -> list[Line]:
+        """Every line, in reading order."""
+        return [line for block in self.blocks for line in block.lines]
+
+    def reading_order(self) -> list[int]:
+        """Word indices in reading order (every word exactly once)."""
+        return [i for line in self.lines for i in line.words]
+
+    def renumbered(self) -> tuple[list[int], "Layout"]:
+        """``(order, layout)``: the reading order, and this layout indexing the words re-sorted by it.
+
+        With ``words = [words[i] for i in order]`` the returned layout's lines
+        hold ``0, 1, 2, ...`` in sequence.
+        """
+        order = self.reading_order()
+        position = {old: new for new, old in enumerate(order)}
+        blocks = tuple(Block(tuple(Line(tuple(position[i] for i in line.words), line.box) for line in block.lines),
+                             block.box) for block in self.blocks)
+        return order, Layout(blocks, self.skew)
+
+
+def _rotation(degrees: float) -> np.ndarray:
+    """Matrix taking page coordinates to upright (deskewed) coordinates."""
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, s], [-s, c]])
+
+
+def estimate_skew(boxes: np.ndarray, *, min_aspect: float = 1.5, max_degrees: float = 30.0) -> float:
+    """Median angle of the long edges of elongated word boxes, in degrees.
+
+    Parameters
+    ----------
+    boxes : ndarray, shape (n, 4, 2)
+        Word quads ``(x, y)`` in scan pixels.
+    min_aspect : float
+        Only boxes at least this much wider than tall vote.
+    max_degrees : float
+        Votes steeper than this (vertical text) are ignored.
+
+    Returns
+    -------
+    float
+        The skew in degrees; 0 when no box votes.
+    """
+    if len(boxes) == 0:
+        return 0.0
+    top = boxes[:, 1] - boxes[:, 0]
+    side = boxes[:, 2] - boxes[:, 1]
+    long_len = np.hypot(top[:, 0], top[:, 1])
+    short_len = np.hypot(side[:, 0], side[:, 1])
+    swap = short_len > long_len
+    edge = np.where(swap[:, None], side, top)
+    lengths = np.maximum(long_len, short_len)
+    aspect = lengths / np.maximum(np.minimum(long_len, short_len), 1e-6)
+    angle = np.degrees(np.arctan2(edge[:, 1], edge[:, 0]))
+    angle = (angle + 90.0) % 180.0 - 90.0  # (-90, 90]: an edge and its reverse agree
+    keep = (aspect >= min_aspect) & (np.abs(angle) <= max_degrees)
+    if not np.any(keep):
+        return 0.0
+    return float(np.median(angle[keep]))
+
+
+def _rect_quad(x0: float, y0: float, x1: float, y1: float, back: np.ndarray) -> np.ndarray:
+    quad = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
+    return quad @ back.T
+
+
+def _is_gutter(rects: np.ndarray, x0: float, x1: float, y0: float, y1: float, height: float) -> bool:
+    """Whether the empty band ``[x0, x1]`` between two words is a column gutter.
+
+    Looking at the words of about this ``height`` within ``[y0, y1]``: between
+    two words of one justified line, words of the lines above and below reach
+    into the band; a gutter is empty all the way, and the text beside it is
+    aligned: the lines of the next column start at its right edge (or those of
+    the column before end at its left edge).  A river of spaces is ragged, and
+    an isolated line (a heading) has nothing around it, so neither is split.
+    """
+    h = rects[:, 3] - rects[:, 1]
+    near = (rects[:, 1] < y1) & (rects[:, 3] > y0) & (h <= 1.5 * height) & (h >= 0.5 * height)
+    tol = 0.1 * height
+    if np.any(near & (rects[:, 0] < x1 - tol) & (rects[:, 2] > x0 + tol)):
+        return False  # some word reaches into the band
+    for edge, col in ((x1, 0), (x0, 2)):
+        beside = near & (np.abs(rects[:, col] - edge) <= height)
+        aligned = beside & (np.abs(rects[:, col] - edge) <= tol)
+        if np.count_nonzero(aligned) >= 4 and np.count_nonzero(aligned) >= 0.7 * np.count_nonzero(beside):
+            return True
+    return False
+
+
+def _group_lines(rects: np.ndarray, gap: float, overlap: float, wide_gap: float) -> list[list[int]]:
+    order = np.lexsort((rects[:, 1], rects[:, 0]))
+    lines: list[list[int]] = []
+    tail = np.empty((len(rects), 4))  # each line's rightmost word: x0, y0, x1, y1
+    for k in order:
+        x0, y0, x1, y1 = rects[k]
+        n = len(lines)
+        if n:
+            t = tail[:n]
+            h, th = y1 - y0, t[:, 3] - t[:, 1]
+            small, big = np.minimum(h, th), np.maximum(h, th)
+            v = np.minimum(y1, t[:, 3]) - np.maximum(y0, t[:, 1])
+            g = x0 - t[:, 2]
+            ok = (v >= overlap * small) & (g <= wide_gap * big) & (g >= -0.5 * np.minimum(x1 - x0, t[:, 2] - t[:, 0]))
+            for c in np.flatnonzero(ok & (g > gap * big)):
+                # A wider gap joins unless it is a column gutter.
+                reach = 6 * big[c]
+                ok[c] = not _is_gutter(rects, t[c, 2], x0, min(y0, t[c, 1]) - reach, max(y1, t[c, 3]) + reach, big[c])
+            if np.any(ok):
+                score = v / np.maximum(small, 1e-6) - 0.1 * np.maximum(g, 0.0) / np.maximum(big, 1e-6)
+                best = int(np.argmax(np.where(ok, score, -np.inf)))
+                lines[best].append(int(k))
+                if x1 > tail[best, 2]:
+                    tail[best] = rects[k]
+                continue
+        lines.append([int(k)])
+        tail[n] = rects[k]
+    return lines
+
+
+def _absorb_marks(lines: list[list[int]], rects: np.ndarray) -> list[list[int]]:
+    """Fold lines of small marks (accents, dots, commas found apart) into the line they sit on.
+
+    A line joins a line at least twice as tall when its centre lies within
+    that line's span, grown by a quarter of its height above and below.
+    """
+    boxes = np.array([_union(rects[ws]) for ws in lines])
+    heights = boxes[:, 3] - boxes[:, 1]
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    target = np.arange(len(lines))
+    for a in np.argsort(heights):
+        pad = 0.25 * heights
+        ok = ((heights >= 2.0 * heights[a]) & (boxes[:, 0] <= cx[a]) & (cx[a] <= boxes[:, 2])
+              & (boxes[:, 1] - pad <= cy[a]) & (cy[a] <= boxes[:, 3] + pad))
+        ok[a] = False
+        if np.any(ok):
+            dist = np.abs(cy - cy[a])
+            target[a] = int(np.argmin(np.where(ok, dist, np.inf)))
+    merged: dict[int, list[int]] = {}
+    for a in range(len(lines)):
+        root = a
+        while target[root] != root:
+            root = target[root]
+        merged.setdefault(root, []).extend(lines[a])
+    return list(merged.values())
+
+
+def _union(rects: np.ndarray) -> np.ndarray:
+    return np.array([rects[:, 0].min(), rects[:, 1].min(), rects[:, 2].max(), rects[:, 3].max()])
+
+
+def _group_blocks(lines: np.ndarray, heights: np.ndarray, gap: float, h_ratio: float) -> list[list[int]]:
+    """Mutual nearest-below links between lines; linked lines share a block."""
+    n = len(lines)
+    below = np.full(n, -1)
+    x0, y0, x1, y1 = lines.T
+    for a in range(n):
+        big, small = np.maximum(heights[a], heights), np.minimum(heights[a], heights)
+        d = y0 - y1[a]
+        ov = np.minimum(x1[a], x1) - np.maximum(x0[a], x0)
+        ok = ((y0 + y1) > (y0[a] + y1[a])) & (d <= gap * big) & (d >= -0.5 * small) & (big <= h_ratio * small) \
+            & (ov >= 0.5 * np.minimum(x1[a] - x0[a], x1 - x0))
+        ok[a] = False
+        if np.any(ok):
+            below[a] = int(np.argmin(np.where(ok, d, np.inf)))
+    above = np.full(n, -1)
+    for a in range(n):
+        b = below[a]
+        if b < 0:
+            continue
+        d = lines[b, 1] - lines[a, 3]
+        if above[b] < 0 or d < lines[b, 1] - lines[above[b], 3]:
+            above[b] = a
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for b in range(n):
+        if above[b] >= 0:
+            parent[find(b)] = find(above[b])
+    # A block whose centre lies inside a larger block (a stray line within a paragraph) joins it.
+    for _ in range(2):
+        groups = {}
+        for i in range(n):
+            groups.setdefault(find(i), []).append(i)
+        roots = list(groups)
+        boxes = np.array([_union(lines[groups[r]]) for r in roots])
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        for k in np.argsort(area):
+            inside = (boxes[:, 0] < cx[k]) & (cx[k] < boxes[:, 2]) & (boxes[:, 1] < cy[k]) & (cy[k] < boxes[:, 3]) \
+                & (area > area[k])
+            if np.any(inside):
+                host = int(np.argmin(np.where(inside, area, np.inf)))
+                parent[find(roots[k])] = find(roots[host])
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def _xy_cut(rects: np.ndarray, ids: list[int]) -> list[int]:
+    """Recursive XY-cut: columns left to right first, else bands top to bottom."""
+    if len(ids) <= 1:
+        return list(ids)
+    for axis in (0, 1):  # 0: cut between columns (x), 1: between bands (y)
+        lo, hi = rects[ids, axis], rects[ids, axis + 2]
+        order = np.argsort(lo, kind="stable")
+        groups, reach = [[ids[order[0]]]], hi[order[0]]
+        for k in order[1:]:
+            if lo[k] >= reach:
+                groups.append([])
+            groups[-1].append(ids[k])
+            reach = max(reach, hi[k])
+        if len(groups) > 1:
+            return [i for group in groups for i in _xy_cut(rects, group)]
+    # Neither cut exists (overlapping boxes): top to bottom, then left to right.
+    return sorted(ids, key=lambda i: (rects[i, 1], rects[i, 0]))
+
+
+def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: float = 0.5, line_gap: float = 1.0,
+                   height_ratio: float = 1.6, skew: float | None = None) -> Layout:
+    """Group word boxes into lines and blocks, in reading order.
+
+    Parameters
+    ----------
+    boxes : sequence of array_like, each shape (4, 2)
+        Word quads ``(x, y)`` in scan pixels, clockwise from the top-left.
+    gap : float
+        Largest horizontal gap between words of one line, in word heights.
+    wide_gap : float
+        Gaps up to this many word heights join too where words of the lines
+        around cross them (justified text), never across an empty gutter.
+    overlap : float
+        Smallest vertical overlap of neighbouring words of one line, as a
+        fraction of the smaller height.
+    line_gap : float
+        Largest vertical gap between lines of one block, in line heights.
+    height_ratio : float
+        Lines whose heights differ by more than this factor are not one block.
+    skew : float, optional
+        Page skew in degrees; estimated from the boxes when None.
+
+    Returns
+    -------
+    Layout
+        Every word in exactly one line, every line in exactly one block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def box(x, y, w=40, h=20):
+    ...     return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], float)
+    >>> layout = analyse_layout([box(60, 0), box(0, 0), box(0, 30)])
+    >>> [line.words for line in layout.lines]
+    [(1, 0), (2,)]
+    """
+    quads = np.asarray([np.asarray(b, dtype=np.float64).reshape(4, 2) for b in boxes]).reshape(-1, 4, 2)
+    if len(quads) == 0:
+        return Layout((), 0.0)
+    angle = estimate_skew(quads) if skew is None else float(skew)
+    rot = _rotation(angle)
+    upright = quads @ rot.T
+    rects = np.concatenate([upright.min(axis=1), upright.max(axis=1)], axis=1)  # x0, y0, x1, y1
+    back = rot.T
+
+    word_lines = _absorb_marks(_group_lines(rects, gap, overlap, wide_gap), rects)
+    line_rects = np.array([_union(rects[ws]) for ws in word_lines])
+    line_heights = np.array([np.median(rects[ws, 3] - rects[ws, 1]) for ws in word_lines])
+    block_lines = _group_blocks(line_rects, line_heights, line_gap, height_ratio)
+    block_rects = np.array([_union(line_rects[ls]) for ls in block_lines])
+
+    blocks = []
+    for b in _xy_cut(block_rects, list(range(len(block_lines)))):
+        members = sorted(block_lines[b], key=lambda i: ((line_rects[i, 1] + line_rects[i, 3]) / 2, line_rects[i, 0]))
+        lines = []
+        for li in members:
+            words = sorted(word_lines[li], key=lambda i: rects[i, 0])
+            lines.append(Line(tuple(words), _rect_quad(*line_rects[li], back)))
+        blocks.append(Block(tuple(lines), _rect_quad(*block_rects[b], back)))
+    return Layout(tuple(blocks), angle)

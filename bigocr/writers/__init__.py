@@ -1,0 +1,108 @@
+"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2 and GeoJSON.
+
+Every writer takes a finished :class:`bigocr.result.Result` (words in reading
+order, with their lines and blocks) and returns the file's bytes; XML and HTML
+are built with lxml.  :func:`write_outputs` writes the chosen formats into an
+output folder, each file atomically (a reader never sees half a file).
+
+Coordinates everywhere are scan pixels: x to the right, y down, origin at the
+top-left corner of the top-left pixel.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from bigocr.errors import ParameterError
+
+__all__ = ["FORMATS", "parse_formats", "render", "write_outputs", "write_bytes_atomic"]
+
+#: Format name -> file name in the output folder.
+FORMATS = {
+    "json": "words.json",
+    "alto": "alto.xml",
+    "page": "page.xml",
+    "hocr": "hocr.html",
+    "geojson": "words.geojson",
+}
+
+
+def parse_formats(formats) -> tuple[str, ...]:
+    """Validate ``"json,alto"`` or ``["json", "alto"]``; returns unique names in the given order."""
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    names = []
+    for name in formats:
+        name = str(name).strip().lower()
+        if not name:
+            continue
+        if name not in FORMATS:
+            raise ParameterError(f"unknown output format {name!r}; choose from {', '.join(FORMATS)}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ParameterError(f"no output format given; choose from {', '.join(FORMATS)}")
+    return tuple(names)
+
+
+def render(result, fmt: str) -> bytes:
+    """The bytes of one output format for ``result``."""
+    if fmt == "json":
+        import json
+
+        return (json.dumps(result.to_dict(), indent=1) + "\n").encode()
+    if fmt == "alto":
+        from bigocr.writers.alto import alto_bytes as make
+    elif fmt == "page":
+        from bigocr.writers.page import page_bytes as make
+    elif fmt == "hocr":
+        from bigocr.writers.hocr import hocr_bytes as make
+    elif fmt == "geojson":
+        from bigocr.writers.geojson import geojson_bytes as make
+    else:
+        raise ParameterError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return make(result)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` next to ``path`` and rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    try:  # Linux says it without changing it
+        with open("/proc/self/status") as fh:
+            for row in fh:
+                if row.startswith("Umask:"):
+                    return int(row.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_outputs(result, out, formats=("json",)) -> list[Path]:
+    """Write ``result`` into folder ``out`` in each of ``formats``; returns the paths written.
+
+    ``words.json`` is written last, so its presence means every other output is complete.
+    """
+    out = Path(out)
+    names = sorted(parse_formats(formats), key=lambda f: f == "json")
+    paths = []
+    for fmt in names:
+        path = out / FORMATS[fmt]
+        write_bytes_atomic(path, render(result, fmt))
+        paths.append(path)
+    return paths

@@ -1,0 +1,71 @@
+"""ALTO 4 (``MeasurementUnit`` pixel), valid against the ALTO 4.0 to 4.4 schemas.
+
+``Page > PrintSpace > TextBlock > TextLine > String``; ``HPOS/VPOS/WIDTH/HEIGHT``
+are whole scan pixels, ``CONTENT`` is empty (detection only) and ``WC`` is the
+detection score in [0, 1].  A word's polygon (``--poly``) or rotated box is a
+``Shape/Polygon``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from bigocr.writers._geometry import extent, numbered, outline, root, sub, unit, word_outline
+
+__all__ = ["alto_tree", "alto_bytes", "ALTO_NS"]
+
+ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
+SCHEMA_LOCATION = f"{ALTO_NS} http://www.loc.gov/alto/v4/alto-4-4.xsd"
+
+
+def _el(parent, tag: str, **attrs):
+    return sub(parent, ALTO_NS, tag, **attrs)
+
+
+def _position(el, points, width: int, height: int) -> None:
+    for name, value in zip(("HPOS", "VPOS", "WIDTH", "HEIGHT"), extent(points, width, height)):
+        el.set(name, str(value))
+
+
+def alto_tree(result) -> etree._ElementTree:
+    """The ALTO document of ``result`` as an lxml tree."""
+    from bigocr import __version__
+
+    width, height = int(result.scan["width"]), int(result.scan["height"])
+    alto = root(ALTO_NS, "alto", SCHEMA_LOCATION)
+    description = _el(alto, "Description")
+    _el(description, "MeasurementUnit").text = "pixel"
+    source = _el(description, "sourceImageInformation")
+    _el(source, "fileName").text = Path(result.scan.get("path") or "array").name
+    processing = _el(description, "Processing", ID="bigocr")
+    software = _el(processing, "processingSoftware")
+    _el(software, "softwareName").text = "bigocr"
+    _el(software, "softwareVersion").text = __version__
+
+    layout = _el(alto, "Layout")
+    page = _el(layout, "Page", ID="page_1", PHYSICAL_IMG_NR=int(result.scan.get("page", 0)) + 1,
+               WIDTH=width, HEIGHT=height)
+    space = _el(page, "PrintSpace", HPOS=0, VPOS=0, WIDTH=width, HEIGHT=height)
+    for b, block, lines in numbered(result):
+        block_el = _el(space, "TextBlock", ID=f"block_{b}")
+        _position(block_el, block.box, width, height)
+        for n_line, line, words in lines:
+            line_el = _el(block_el, "TextLine", ID=f"line_{n_line}")
+            _position(line_el, line.box, width, height)
+            for n_word, word in words:
+                string = _el(line_el, "String", ID=f"word_{n_word}")
+                _position(string, word.box, width, height)
+                string.set("CONTENT", word.text)
+                string.set("WC", f"{unit(word.score):.4f}")
+                shape = word_outline(word)
+                if shape is not None:
+                    points = outline(shape, width, height)
+                    _el(_el(string, "Shape"), "Polygon", POINTS=" ".join(f"{x},{y}" for x, y in points))
+    return etree.ElementTree(alto)
+
+
+def alto_bytes(result) -> bytes:
+    """``alto.xml`` as UTF-8 bytes."""
+    return etree.tostring(alto_tree(result), xml_declaration=True, encoding="UTF-8", pretty_print=True)
