@@ -48,7 +48,20 @@ def parse_formats(formats) -> tuple[str, ...]:
 
 
 def render(result, fmt: str) -> bytes:
-    """The bytes of one output format for ``result``."""
+    """The bytes of one output format for ``result``.
+
+    Parameters
+    ----------
+    result : bigocr.Result
+        A finished run: ``words`` (boxes ``(4, 2)`` float32, ``(x, y)`` scan
+        pixels) and ``layout`` (their lines and blocks, in reading order).
+    fmt : {"json", "alto", "page", "hocr", "geojson"}
+
+    Returns
+    -------
+    bytes
+        UTF-8 text of the file.
+    """
     if fmt == "json":
         import json
 
@@ -94,9 +107,21 @@ def _umask() -> int:
 
 
 def write_outputs(result, out, formats=("json",)) -> list[Path]:
-    """Write ``result`` into folder ``out`` in each of ``formats``; returns the paths written.
+    """Write ``result`` into folder ``out`` in each of ``formats``.
 
-    ``words.json`` is written last, so its presence means every other output is complete.
+    Parameters
+    ----------
+    result : bigocr.Result
+    out : str or Path
+        An existing folder.
+    formats : str or sequence of str
+        ``"json,alto"`` or ``["json", "alto"]``; see :data:`FORMATS`.
+
+    Returns
+    -------
+    list of Path
+        The files written, ``words.json`` last, so its presence means every
+        other output is complete.
     """
     out = Path(out)
     names = sorted(parse_formats(formats), key=lambda f: f == "json")
