@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["Line", "Block", "Layout", "analyse_layout", "estimate_skew"]
 
@@ -136,12 +138,10 @@ def estimate_skew(boxes: np.ndarray, *, min_aspect: float = 1.5, max_degrees: fl
         return 0.0
     top = boxes[:, 1] - boxes[:, 0]
     side = boxes[:, 2] - boxes[:, 1]
-    long_len = np.hypot(top[:, 0], top[:, 1])
-    short_len = np.hypot(side[:, 0], side[:, 1])
-    swap = short_len > long_len
-    edge = np.where(swap[:, None], side, top)
-    lengths = np.maximum(long_len, short_len)
-    aspect = lengths / np.maximum(np.minimum(long_len, short_len), 1e-6)
+    top_len = np.hypot(top[:, 0], top[:, 1])
+    side_len = np.hypot(side[:, 0], side[:, 1])
+    edge = np.where((side_len > top_len)[:, None], side, top)  # the longer edge
+    aspect = np.maximum(top_len, side_len) / np.maximum(np.minimum(top_len, side_len), 1e-6)
     angle = np.degrees(np.arctan2(edge[:, 1], edge[:, 0]))
     angle = (angle + 90.0) % 180.0 - 90.0  # (-90, 90]: an edge and its reverse agree
     keep = (aspect >= min_aspect) & (np.abs(angle) <= max_degrees)
@@ -217,22 +217,31 @@ def _absorb_marks(lines: list[list[int]], rects: np.ndarray) -> list[list[int]]:
     boxes = np.array([_union(rects[ws]) for ws in lines])
     heights = boxes[:, 3] - boxes[:, 1]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    target = np.arange(len(lines))
+    pad = 0.25 * heights
+    hosts = []
     for a in np.argsort(heights):
-        pad = 0.25 * heights
         ok = ((heights >= 2.0 * heights[a]) & (boxes[:, 0] <= cx[a]) & (cx[a] <= boxes[:, 2])
               & (boxes[:, 1] - pad <= cy[a]) & (cy[a] <= boxes[:, 3] + pad))
         ok[a] = False
         if np.any(ok):
-            dist = np.abs(cy - cy[a])
-            target[a] = int(np.argmin(np.where(ok, dist, np.inf)))
-    merged: dict[int, list[int]] = {}
-    for a in range(len(lines)):
-        root = a
-        while target[root] != root:
-            root = target[root]
-        merged.setdefault(root, []).extend(lines[a])
-    return list(merged.values())
+            hosts.append((a, int(np.argmin(np.where(ok, np.abs(cy - cy[a]), np.inf)))))
+    return [[i for a in group for i in lines[a]] for group in _connected(len(lines), hosts)]
+
+
+def _connected(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
+    """``0 .. n-1`` grouped by the pairs that join them (connected components, as in merge/label.py).
+
+    Groups come in the order of their smallest member, members ascending.
+    """
+    if not pairs:
+        return [[i] for i in range(n)]
+    a, b = np.asarray(pairs).T
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(component):
+        groups.setdefault(int(c), []).append(i)
+    return list(groups.values())
 
 
 def _union(rects: np.ndarray) -> np.ndarray:
@@ -261,24 +270,11 @@ def _group_blocks(lines: np.ndarray, heights: np.ndarray, gap: float, h_ratio: f
         d = lines[b, 1] - lines[a, 3]
         if above[b] < 0 or d < lines[b, 1] - lines[above[b], 3]:
             above[b] = a
-    parent = list(range(n))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for b in range(n):
-        if above[b] >= 0:
-            parent[find(b)] = find(above[b])
+    links = [(b, int(above[b])) for b in range(n) if above[b] >= 0]
     # A block whose centre lies inside a larger block (a stray line within a paragraph) joins it.
     for _ in range(2):
-        groups = {}
-        for i in range(n):
-            groups.setdefault(find(i), []).append(i)
-        roots = list(groups)
-        boxes = np.array([_union(lines[groups[r]]) for r in roots])
+        groups = _connected(n, links)
+        boxes = np.array([_union(lines[group]) for group in groups])
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
         for k in np.argsort(area):
@@ -286,11 +282,8 @@ def _group_blocks(lines: np.ndarray, heights: np.ndarray, gap: float, h_ratio: f
                 & (area > area[k])
             if np.any(inside):
                 host = int(np.argmin(np.where(inside, area, np.inf)))
-                parent[find(roots[k])] = find(roots[host])
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return list(groups.values())
+                links.append((groups[k][0], groups[host][0]))
+    return _connected(n, links)
 
 
 def _xy_cut(rects: np.ndarray, ids: list[int]) -> list[int]:

@@ -90,8 +90,8 @@ def run_tile(scan: Scan, tile: Tile, detector, maps_path: str, torch_threads: in
     return {"index": tile.index, "read": t1 - t0, "detect": t2 - t1, "write": t3 - t2}
 
 
-#: Everything a run writes into OUT (``words.json`` last).
-OUTPUT_NAMES = ("maps.zarr", *FORMATS.values(), "preview.png", "heatmap-region.png", "heatmap-affinity.png")
+#: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
+OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", "preview.png", "heatmap-region.png", "heatmap-affinity.png")
 
 
 def _prepare_out(out: Path, force: bool) -> None:
@@ -270,10 +270,11 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         raise ParameterError("preview and heatmap are written into an output folder; pass out=")
     scan = open_scan(source, max_pixels=max_pixels, page=page)
     plan = plan_tiles(scan.height, scan.width, params.max_side)
+    summary = plan.summary()
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
     log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
-             plan.summary()["pixels_ratio"], plan.chunks)
+             summary["pixels_ratio"], plan.chunks)
     detector, model = resolve_detector(detector, refiner, device)
     log.info("detector: %s", model.get("name"))
     run_device = getattr(detector, "device", None)
@@ -288,7 +289,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         maps_path = str((out_dir if out_dir is not None else Path(tmp_dir)) / "maps.zarr")
         attrs = {
             "bigocr": {"complete": False, "map_scale": 2, "axes": "yx",
-                       "model": model, "params": params.to_dict(), "plan": plan.summary(),
+                       "model": model, "params": params.to_dict(), "plan": summary,
                        "scan": scan.info()},
         }
         group = create_maps(maps_path, plan, attrs)
@@ -324,7 +325,6 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         "label": t_boxes - t_label,
         "boxes": t_end - t_boxes,
     }
-    summary = plan.summary()
     result = Result(
         scan=scan.info(),
         model=model,

@@ -26,16 +26,15 @@ def preview_size(height: int, width: int, max_side: int = PREVIEW_SIDE) -> tuple
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def downscale(read_rows, height: int, width: int, out_shape: tuple[int, int], *, row_bytes: int,
-              align: int = 1) -> np.ndarray:
+def downscale(read_rows, height: int, out_shape: tuple[int, int], *, row_bytes: int, align: int = 1) -> np.ndarray:
     """Shrink an image read band by band.
 
     Parameters
     ----------
     read_rows : callable
-        ``read_rows(y0, y1) -> ndarray (y1 - y0, width[, c])``.
-    height, width : int
-        Size of the full image.
+        ``read_rows(y0, y1) -> ndarray (y1 - y0, width[, c])``: full-width bands.
+    height : int
+        Rows of the full image.
     out_shape : (int, int)
         ``(h, w)`` of the result (each at most the input's).
     row_bytes : int
@@ -63,11 +62,11 @@ def downscale(read_rows, height: int, width: int, out_shape: tuple[int, int], *,
 
 
 def draw_words(image: np.ndarray, result, scale: float) -> np.ndarray:
-    """Draw blocks (blue, numbered in reading order), lines (green) and words (red) on ``image``.
+    """Draw blocks (blue, numbered in reading order), lines (green) and words (red) on an RGB ``image``.
 
-    ``scale`` maps scan pixels to ``image`` pixels.
+    ``scale`` maps scan pixels to ``image`` pixels.  Returns a new RGB image.
     """
-    canvas = np.ascontiguousarray(image[..., ::-1])  # RGB -> BGR for OpenCV
+    canvas = np.array(image, order="C")
     thick = max(1, round(min(canvas.shape[:2]) / 1500))
     layout = result.layout
 
@@ -78,21 +77,22 @@ def draw_words(image: np.ndarray, result, scale: float) -> np.ndarray:
         cv2.polylines(canvas, [pts(line.box)], True, (60, 170, 60), thick, cv2.LINE_AA)
     for word in result.words:
         shape = word.box if word.polygon is None else word.polygon
-        cv2.polylines(canvas, [pts(shape)], True, (40, 40, 230), thick, cv2.LINE_AA)
+        cv2.polylines(canvas, [pts(shape)], True, (230, 40, 40), thick, cv2.LINE_AA)
     font = max(0.4, min(canvas.shape[:2]) / 2500)
     for n, block in enumerate(layout.blocks, 1):
         corner = pts(block.box)
-        cv2.polylines(canvas, [corner], True, (220, 120, 30), thick + 1, cv2.LINE_AA)
+        cv2.polylines(canvas, [corner], True, (30, 120, 220), thick + 1, cv2.LINE_AA)
         x, y = corner[0, 0]
         cv2.putText(canvas, str(n), (int(x), max(12, int(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX, font,
-                    (220, 120, 30), thick + 1, cv2.LINE_AA)
-    return canvas[..., ::-1]
+                    (30, 120, 220), thick + 1, cv2.LINE_AA)
+    return canvas
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
+def _write_png(path: Path, bgr: np.ndarray) -> None:
+    """Encode an image in OpenCV's channel order (BGR) and write it atomically."""
     from bigocr.writers import write_bytes_atomic
 
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(bgr))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
     write_bytes_atomic(path, data.tobytes())
@@ -104,11 +104,11 @@ def write_preview(scan, result, out, max_side: int = PREVIEW_SIDE) -> Path:
     Returns the path written.
     """
     out_h, out_w = preview_size(scan.height, scan.width, max_side)
-    small = downscale(lambda y0, y1: scan.read(y0, y1, 0, scan.width), scan.height, scan.width, (out_h, out_w),
+    small = downscale(lambda y0, y1: scan.read(y0, y1, 0, scan.width), scan.height, (out_h, out_w),
                       row_bytes=3 * scan.width, align=scan.band_rows)
     picture = draw_words(small, result, out_w / scan.width)
     path = Path(out) / "preview.png"
-    _write_png(path, picture)
+    _write_png(path, picture[..., ::-1])
     return path
 
 
@@ -124,12 +124,11 @@ def write_heatmaps(group, out, max_side: int = PREVIEW_SIDE) -> list[Path]:
         array = group[name]
         h, w = array.shape
         out_h, out_w = preview_size(h, w, max_side)
-        small = downscale(lambda y0, y1: array[y0:y1, :], h, w, (out_h, out_w), row_bytes=4 * w,
+        small = downscale(lambda y0, y1: array[y0:y1, :], h, (out_h, out_w), row_bytes=4 * w,
                           align=int(array.chunks[0]))
         gray = np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
-        colour = cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO)[..., ::-1]
         path = Path(out) / f"heatmap-{name}.png"
-        _write_png(path, colour)
+        _write_png(path, cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO))
         paths.append(path)
     return paths
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bigocr.layout import Layout, analyse_layout
-from bigocr.merge.boxes import Word
+from bigocr.merge.boxes import Word, point_list
 
 __all__ = ["Result"]
 
@@ -58,8 +58,8 @@ class Result:
             "tiles": self.tiles,
             "words": [w.to_dict() for w in self.words],
             "skew": round(float(self.layout.skew), 3),
-            "blocks": [{"box": _quad(block.box), "lines": [{"box": _quad(line.box), "words": list(line.words)}
-                                                           for line in block.lines]}
+            "blocks": [{"box": point_list(block.box),
+                        "lines": [{"box": point_list(line.box), "words": list(line.words)} for line in block.lines]}
                        for block in self.layout.blocks],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -68,6 +68,3 @@ class Result:
         return (f"Result(scan={self.scan.get('path')!r}, {self.scan.get('width')}x{self.scan.get('height')}, "
                 f"words={len(self.words)}, tiles={self.tiles.get('count')})")
 
-
-def _quad(box) -> list[list[float]]:
-    return [[round(float(x), 2), round(float(y), 2)] for x, y in box]

@@ -18,7 +18,7 @@ def test_downscale_reads_bounded_bands_and_averages():
         bands.append(y1 - y0)
         return image[y0:y1]
 
-    small = downscale(read_rows, 3000, 1000, (300, 100), row_bytes=(64 << 20) // 250, align=50)
+    small = downscale(read_rows, 3000, (300, 100), row_bytes=(64 << 20) // 250, align=50)
     assert max(bands) <= 250 and sum(bands) == 3000 and all(b % 50 == 0 for b in bands[:-1])
     whole = cv2.resize(image, (100, 300), interpolation=cv2.INTER_AREA)
     assert np.abs(small.astype(int) - whole.astype(int)).max() <= 1

@@ -28,10 +28,15 @@ import numpy as np
 
 from bigocr.merge.label import Components, binarize, block_grid
 
-__all__ = ["Word", "extract_words", "box_rule", "polygon_rule", "MIN_AREA", "MAP_SCALE"]
+__all__ = ["Word", "extract_words", "box_rule", "polygon_rule", "point_list", "MIN_AREA", "MAP_SCALE"]
 
 MIN_AREA = 10
 MAP_SCALE = 2
+
+
+def point_list(points) -> list[list[float]]:
+    """Points ``(k, 2)`` as ``[[x, y], ...]`` rounded to 0.01 px, for JSON."""
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in points]
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,9 @@ class Word:
 
     def to_dict(self) -> dict:
         return {
-            "box": [[round(float(x), 2), round(float(y), 2)] for x, y in self.box],
+            "box": point_list(self.box),
             "score": round(float(self.score), 4),
-            "polygon": None if self.polygon is None else [[round(float(x), 2), round(float(y), 2)] for x, y in self.polygon],
+            "polygon": None if self.polygon is None else point_list(self.polygon),
             "text": self.text,
         }
 

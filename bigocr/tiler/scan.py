@@ -252,8 +252,7 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
     if not isinstance(page, (int, np.integer)) or isinstance(page, bool) or page < 0:
         raise ScanError(f"page must be a 0-based page index, got {page!r}")
     if isinstance(source, np.ndarray):
-        if page:
-            raise ScanError(f"<array>: has one page; page={page} does not exist")
+        _check_page("<array>", page, 1)
         return _open_array(source, max_pixels)
     if not isinstance(source, (str, os.PathLike)):
         raise ScanError(f"a scan must be a path or a numpy array, got {type(source).__name__}")
@@ -274,10 +273,14 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
     if head[:4] in _TIFF_MAGIC:
         return _open_tiff(path, max_pixels, page)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC) or head.startswith(_JP2_MAGIC):
-        if page:
-            raise ScanError(f"{path}: has one page; page {page + 1} does not exist")
+        _check_page(str(path), page, 1)
         return _open_decoded(path, head, max_pixels)
     raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG or JPEG 2000)")
+
+
+def _check_page(name: str, index: int, pages: int) -> None:
+    if index >= pages:
+        raise ScanError(f"{name}: has {pages} page(s); page {index + 1} does not exist")
 
 
 def _check_size(name: str, height: int, width: int, max_pixels: int) -> None:
@@ -328,8 +331,7 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
             if not tif.pages:
                 raise ScanError(f"{path}: TIFF holds no image")
             pages = len(tif.pages)
-            if index >= pages:
-                raise ScanError(f"{path}: has {pages} page(s); page {index + 1} does not exist")
+            _check_page(str(path), index, pages)
             page = tif.pages[index]
             shape, axes = page.shape, page.axes
             height, width = page.imagelength, page.imagewidth
@@ -398,12 +400,9 @@ def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
                 f"(PNG, JPEG and JPEG 2000 are; the limit is {MAX_DECODED_PIXELS} pixels); "
                 "convert it to a tiled TIFF, which is read window by window"
             )
-    if head.startswith(_JPEG_MAGIC):
-        with open(path, "rb") as fh:
-            fh.seek(-2, os.SEEK_END)
-            if fh.read(2) != b"\xff\xd9":
-                raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
     data = np.fromfile(path, dtype=np.uint8)
+    if head.startswith(_JPEG_MAGIC) and data[-2:].tobytes() != b"\xff\xd9":
+        raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
+from bigocr.merge.boxes import point_list
 
 __all__ = ["geojson_dict", "geojson_bytes", "PIXEL_CONVENTION"]
 
@@ -26,7 +26,7 @@ PIXEL_CONVENTION = {
 
 
 def _ring(points) -> list[list[float]]:
-    pts = [[round(float(x), 2), round(float(y), 2)] for x, y in np.asarray(points, dtype=np.float64)]
+    pts = point_list(points)
     area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]))
     if area2 < 0:  # RFC 7946 right-hand rule: exterior ring counter-clockwise in (x, y)
         pts = pts[::-1]

@@ -51,8 +51,9 @@ def hocr_tree(result) -> etree._ElementTree:
         title += f"; scan_res {round(float(dpi[0]))} {round(float(dpi[1]))}"
     page = _el(body, "div", class_="ocr_page", id="page_1", title=title)
     for b, block, lines in numbered(result):
-        area = _el(page, "div", class_="ocr_carea", id=f"block_{b}", title=_bbox(block.box, width, height))
-        par = _el(area, "p", class_="ocr_par", id=f"par_{b}", title=_bbox(block.box, width, height))
+        bbox = _bbox(block.box, width, height)
+        area = _el(page, "div", class_="ocr_carea", id=f"block_{b}", title=bbox)
+        par = _el(area, "p", class_="ocr_par", id=f"par_{b}", title=bbox)
         for n_line, line, words in lines:
             line_el = _el(par, "span", class_="ocr_line", id=f"line_{n_line}", title=_bbox(line.box, width, height))
             for k, (n_word, word) in enumerate(words):
