@@ -5,7 +5,8 @@
 >>> result.words[0].box  # (4, 2) corners (x, y) in scan pixels  # doctest: +SKIP
 """
 
-from bigocr.errors import BigOCRError, OutputError, ParameterError, ScanError, WeightsError
+from bigocr.batch import detect_batch
+from bigocr.errors import BigOCRError, ClusterError, OutputError, ParameterError, ScanError, WeightsError
 from bigocr.merge.boxes import Word
 from bigocr.pipeline import detect
 from bigocr.result import Result
@@ -14,5 +15,5 @@ from bigocr.tiler.scan import open_scan
 
 __version__ = "0.1.0"
 
-__all__ = ["detect", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
-           "ScanError", "WeightsError", "OutputError", "__version__"]
+__all__ = ["detect", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
+           "ScanError", "WeightsError", "OutputError", "ClusterError", "__version__"]

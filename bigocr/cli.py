@@ -1,7 +1,9 @@
 """The ``bigocr`` command line: ``main(argv) -> int``.
 
 Exit codes: 0 ok, 1 bad arguments, 2 bad input scan, 3 missing or wrong
-weights, 5 output not writable, 130 interrupted, 70 internal error.
+weights, 4 the Dask cluster cannot run the job, 5 output not writable or
+holding another job, 6 a batch finished with failed scans, 130 interrupted,
+70 internal error.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 __all__ = ["main"]
 
 EXIT_USAGE = 1
+EXIT_BATCH_FAILED = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
@@ -65,6 +68,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _job_options(cmd) -> None:
+    """Options shared by ``run`` and ``batch``."""
+    cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
+                     help="cap on a tile's longer side in scan pixels (default: 2560)")
+    cmd.add_argument("--weights", metavar="PATH",
+                     help="CRAFT weights: reference .pth, bigocr .safetensors, or craft-mlt-25k once downloaded")
+    cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
+    cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
+                     help="peak region score a word needs (default: 0.7)")
+    cmd.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
+                     help="affinity above which characters link (default: 0.4)")
+    cmd.add_argument("--low-text", type=_unit_float, default=0.4, metavar="T",
+                     help="region score above which a pixel is text (default: 0.4)")
+    cmd.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
+    cmd.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
+                     help="comma-separated outputs: json (words.json), alto (alto.xml), page (page.xml), "
+                          "hocr (hocr.html), geojson (words.geojson); default: json")
+    cmd.add_argument("--no-preview", dest="preview", action="store_false",
+                     help="skip preview.png (the scan shrunk to 4000 px with its words drawn)")
+    cmd.add_argument("--heatmap", action="store_true",
+                     help="also write heatmap-region.png and heatmap-affinity.png from the stitched maps")
+    cmd.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help=f"refuse scans whose header claims more pixels (default: {DEFAULT_MAX_PIXELS:.3g})")
+    cmd.add_argument("--invert", choices=("none", "both"), default="none",
+                     help="'both' also detects on the inverted scan (white-on-black text)")
+    cmd.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    cmd.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run on an existing dask.distributed cluster (default: $DASK_SCHEDULER_ADDRESS, "
+                          "else a local one)")
+    cmd.add_argument("--resources", metavar="NAME=N,...",
+                     help="Dask resources a tile task needs on the cluster (default: GPU=1 with a CUDA --device)")
+    cmd.add_argument("--threads", type=_positive_int, metavar="N",
+                     help="tiles in flight on the local cluster (default: one per core)")
+    cmd.add_argument("--force", action="store_true",
+                     help="remove results already in OUT and start again (default: resume or skip the same job, "
+                          "refuse another's)")
+    cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bigocr", description="Find every word in huge document scans, at full resolution.")
@@ -76,38 +118,20 @@ def _parser() -> argparse.ArgumentParser:
                          description="Detect every word of SCAN at full resolution.")
     run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG or JPEG 2000 file")
     run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
-    run.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
-                     help="cap on a tile's longer side in scan pixels (default: 2560)")
-    run.add_argument("--weights", metavar="PATH",
-                     help="CRAFT weights: reference .pth, bigocr .safetensors, or craft-mlt-25k once downloaded")
-    run.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
-    run.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
-                     help="peak region score a word needs (default: 0.7)")
-    run.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
-                     help="affinity above which characters link (default: 0.4)")
-    run.add_argument("--low-text", type=_unit_float, default=0.4, metavar="T",
-                     help="region score above which a pixel is text (default: 0.4)")
-    run.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
-    run.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
-                     help="comma-separated outputs: json (words.json), alto (alto.xml), page (page.xml), "
-                          "hocr (hocr.html), geojson (words.geojson); default: json")
-    run.add_argument("--no-preview", dest="preview", action="store_false",
-                     help="skip preview.png (the scan shrunk to 4000 px with its words drawn)")
-    run.add_argument("--heatmap", action="store_true",
-                     help="also write heatmap-region.png and heatmap-affinity.png from the stitched maps")
     run.add_argument("--page", type=_positive_int, default=1, metavar="N",
                      help="page of a multi-page TIFF, from 1 (default: 1)")
-    run.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
-                     help=f"refuse scans whose header claims more pixels (default: {DEFAULT_MAX_PIXELS:.3g})")
-    run.add_argument("--invert", choices=("none", "both"), default="none",
-                     help="'both' also detects on the inverted scan (white-on-black text)")
-    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    run.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run on an existing dask.distributed cluster (default: a local one)")
-    run.add_argument("--threads", type=_positive_int, metavar="N",
-                     help="tiles in flight on the local cluster (default: one per core)")
-    run.add_argument("--force", action="store_true", help="overwrite results already in OUT")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    _job_options(run)
+
+    batch = sub.add_parser("batch", help="detect the words of many scans, one output folder each",
+                           description="Detect every word of each SCAN (every page of a multi-page TIFF) into "
+                                       "OUTDIR/<stem>/. Complete scans are skipped, interrupted ones resumed; "
+                                       "a scan that fails is reported and the batch goes on (exit 6 at the end).")
+    batch.add_argument("scans", metavar="SCAN", nargs="*", help="scan files")
+    batch.add_argument("--list", metavar="FILE", help="a file of scan paths, one per line (# comments)")
+    batch.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="folder (or fsspec URL) for the outputs")
+    batch.add_argument("--in-flight", type=_positive_int, default=2, metavar="N",
+                       help="scans processed at once (default: 2)")
+    _job_options(batch)
 
     weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
@@ -170,12 +194,45 @@ def _cmd_run(args) -> int:
         out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
+        resources=args.resources,
     )
     if not args.quiet:
-        t = result.timings
-        print(f"{args.scan}: {len(result.words)} words in {len(result.layout.lines)} lines, "
-              f"{result.tiles['count']} tiles, {t['total']:.1f} s -> {out}/")
+        run = result.run
+        words = f"{len(result.words)} words in {len(result.layout.lines)} lines"
+        if run["state"] == "complete":
+            added = run.get("added")
+            print(f"{args.scan}: already complete in {out}/ ({words}); "
+                  + (f"added {', '.join(Path(a).name for a in added)}" if added else "nothing to do"))
+        else:
+            resumed = f", resumed: {run['tiles_skipped']} tiles were done" if run["state"] == "resumed" else ""
+            print(f"{args.scan}: {words}, {result.tiles['count']} tiles{resumed}, "
+                  f"{result.timings['total']:.1f} s -> {out}/")
     return 0
+
+
+def _cmd_batch(args) -> int:
+    from tqdm import tqdm
+
+    from bigocr.batch import detect_batch, format_table
+
+    def said(item):  # as it happens, above the progress bars
+        page = f" (page {item.page})" if item.page > 1 else ""
+        tqdm.write(f"bigocr: error{page}: {item.error}", file=sys.stderr)
+
+    items = detect_batch(
+        args.scans, args.out, list_file=args.list, max_side=args.max_side, detector=args.weights,
+        scheduler=args.scheduler, poly=args.poly, text_threshold=args.text_threshold,
+        link_threshold=args.link_threshold, low_text=args.low_text, refiner=args.refiner, invert=args.invert,
+        device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
+        threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
+        max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
+    )
+    failed = [it for it in items if it.state == "failed"]
+    if not args.quiet:
+        print(format_table(items))
+    if failed:  # each was said as it happened
+        print(f"bigocr: error: {len(failed)} of {len(items)} scans failed", file=sys.stderr)
+    return EXIT_BATCH_FAILED if failed else 0
 
 
 def _cmd_plan(args) -> int:
@@ -244,11 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    if args.command == "run" and not args.verbose:
+    if args.command in ("run", "batch") and not args.verbose:
         import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
-    command = {"run": _cmd_run, "plan": _cmd_plan, "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
+        logging.getLogger("tifffile").setLevel(logging.ERROR)  # its own warnings repeat our error lines
+    command = {"run": _cmd_run, "batch": _cmd_batch, "plan": _cmd_plan, "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
     return _guarded(lambda: command(args), args.verbose)
 
 

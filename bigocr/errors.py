@@ -12,6 +12,7 @@ __all__ = [
     "ScanError",
     "WeightsError",
     "OutputError",
+    "ClusterError",
 ]
 
 
@@ -43,3 +44,9 @@ class OutputError(BigOCRError):
     """The output folder cannot be written, or already holds results."""
 
     exit_code = 5
+
+
+class ClusterError(BigOCRError):
+    """The Dask cluster cannot run the job: no workers, none with the resources, workers dying."""
+
+    exit_code = 4

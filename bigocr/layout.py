@@ -155,7 +155,23 @@ def _rect_quad(x0: float, y0: float, x1: float, y1: float, back: np.ndarray) -> 
     return quad @ back.T
 
 
-def _is_gutter(rects: np.ndarray, x0: float, x1: float, y0: float, y1: float, height: float) -> bool:
+class _Rows:
+    """Word rectangles sorted by top edge, for the words near a horizontal band without a full scan."""
+
+    def __init__(self, rects: np.ndarray):
+        self.order = np.argsort(rects[:, 1], kind="stable")
+        self.rects = rects[self.order]
+        self.top = self.rects[:, 1]
+        self.tallest = float((rects[:, 3] - rects[:, 1]).max()) if len(rects) else 0.0
+
+    def band(self, y0: float, y1: float) -> np.ndarray:
+        """Rectangles that may reach into ``[y0, y1]`` (a superset; exact tests follow)."""
+        lo = np.searchsorted(self.top, y0 - self.tallest, side="left")
+        hi = np.searchsorted(self.top, y1, side="right")
+        return self.rects[lo:hi]
+
+
+def _is_gutter(rows: _Rows, x0: float, x1: float, y0: float, y1: float, height: float) -> bool:
     """Whether the empty band ``[x0, x1]`` between two words is a column gutter.
 
     Looking at the words of about this ``height`` within ``[y0, y1]``: between
@@ -165,6 +181,7 @@ def _is_gutter(rects: np.ndarray, x0: float, x1: float, y0: float, y1: float, he
     the column before end at its left edge).  A river of spaces is ragged, and
     an isolated line (a heading) has nothing around it, so neither is split.
     """
+    rects = rows.band(y0, y1)
     h = rects[:, 3] - rects[:, 1]
     near = (rects[:, 1] < y1) & (rects[:, 3] > y0) & (h <= 1.5 * height) & (h >= 0.5 * height)
     tol = 0.1 * height
@@ -178,10 +195,38 @@ def _is_gutter(rects: np.ndarray, x0: float, x1: float, y0: float, y1: float, he
     return False
 
 
+def _strips(rects: np.ndarray) -> list[np.ndarray]:
+    """Words in groups whose vertical extents overlap in a chain; a line never spans two groups."""
+    order = np.argsort(rects[:, 1], kind="stable")
+    top, bottom = rects[order, 1], rects[order, 3]
+    reach = np.maximum.accumulate(bottom)
+    starts = np.flatnonzero(np.r_[True, top[1:] > reach[:-1]])
+    return np.split(order, starts[1:])
+
+
 def _group_lines(rects: np.ndarray, gap: float, overlap: float, wide_gap: float) -> list[list[int]]:
-    order = np.lexsort((rects[:, 1], rects[:, 0]))
+    """Words chained left to right into lines (see :func:`analyse_layout`).
+
+    Words are taken in x order; each joins the line whose last word it best
+    overlaps vertically.  Since joining needs a vertical overlap, the page is
+    cut into strips of words whose extents overlap, and each strip is chained
+    on its own: the same lines as one pass over the page, in the same order,
+    at a cost that grows with the words, not with words times lines.
+    """
+    rows = _Rows(rects)
+    rank = np.empty(len(rects), np.int64)
+    rank[np.lexsort((rects[:, 1], rects[:, 0]))] = np.arange(len(rects))
+    lines = []
+    for members in _strips(rects):
+        lines.extend(_chain(rects, members[np.argsort(rank[members])], rows, gap, overlap, wide_gap))
+    lines.sort(key=lambda line: rank[line[0]])  # the order one pass over the page makes them in
+    return lines
+
+
+def _chain(rects: np.ndarray, order: np.ndarray, rows: _Rows, gap: float, overlap: float,
+           wide_gap: float) -> list[list[int]]:
     lines: list[list[int]] = []
-    tail = np.empty((len(rects), 4))  # each line's rightmost word: x0, y0, x1, y1
+    tail = np.empty((len(order), 4))  # each line's rightmost word: x0, y0, x1, y1
     for k in order:
         x0, y0, x1, y1 = rects[k]
         n = len(lines)
@@ -195,7 +240,7 @@ def _group_lines(rects: np.ndarray, gap: float, overlap: float, wide_gap: float)
             for c in np.flatnonzero(ok & (g > gap * big)):
                 # A wider gap joins unless it is a column gutter.
                 reach = 6 * big[c]
-                ok[c] = not _is_gutter(rects, t[c, 2], x0, min(y0, t[c, 1]) - reach, max(y1, t[c, 3]) + reach, big[c])
+                ok[c] = not _is_gutter(rows, t[c, 2], x0, min(y0, t[c, 1]) - reach, max(y1, t[c, 3]) + reach, big[c])
             if np.any(ok):
                 score = v / np.maximum(small, 1e-6) - 0.1 * np.maximum(g, 0.0) / np.maximum(big, 1e-6)
                 best = int(np.argmax(np.where(ok, score, -np.inf)))
@@ -218,13 +263,18 @@ def _absorb_marks(lines: list[list[int]], rects: np.ndarray) -> list[list[int]]:
     heights = boxes[:, 3] - boxes[:, 1]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     pad = 0.25 * heights
+    by_top = np.argsort(boxes[:, 1], kind="stable")
+    tops = boxes[by_top, 1]
+    reach = float((heights + pad).max())
     hosts = []
     for a in np.argsort(heights):
-        ok = ((heights >= 2.0 * heights[a]) & (boxes[:, 0] <= cx[a]) & (cx[a] <= boxes[:, 2])
-              & (boxes[:, 1] - pad <= cy[a]) & (cy[a] <= boxes[:, 3] + pad))
-        ok[a] = False
+        # Only lines whose (padded) span can hold cy[a]: tops within [cy - reach, cy + max pad].
+        cand = by_top[np.searchsorted(tops, cy[a] - reach, "left"):np.searchsorted(tops, cy[a] + reach, "right")]
+        b = boxes[cand]
+        ok = ((heights[cand] >= 2.0 * heights[a]) & (b[:, 0] <= cx[a]) & (cx[a] <= b[:, 2])
+              & (b[:, 1] - pad[cand] <= cy[a]) & (cy[a] <= b[:, 3] + pad[cand]) & (cand != a))
         if np.any(ok):
-            hosts.append((a, int(np.argmin(np.where(ok, np.abs(cy - cy[a]), np.inf)))))
+            hosts.append((int(a), _first_min(cand[ok], np.abs(cy[cand[ok]] - cy[a]))))
     return [[i for a in group for i in lines[a]] for group in _connected(len(lines), hosts)]
 
 
@@ -244,6 +294,11 @@ def _connected(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
     return list(groups.values())
 
 
+def _first_min(ids: np.ndarray, values: np.ndarray) -> int:
+    """The smallest id among those with the smallest value (``argmin`` over the whole set, ties to the lower index)."""
+    return int(ids[values == values.min()].min())
+
+
 def _union(rects: np.ndarray) -> np.ndarray:
     return np.array([rects[:, 0].min(), rects[:, 1].min(), rects[:, 2].max(), rects[:, 3].max()])
 
@@ -253,15 +308,20 @@ def _group_blocks(lines: np.ndarray, heights: np.ndarray, gap: float, h_ratio: f
     n = len(lines)
     below = np.full(n, -1)
     x0, y0, x1, y1 = lines.T
+    by_top = np.argsort(y0, kind="stable")
+    tops = y0[by_top]
+    tallest = float(heights.max())
     for a in range(n):
-        big, small = np.maximum(heights[a], heights), np.minimum(heights[a], heights)
-        d = y0 - y1[a]
-        ov = np.minimum(x1[a], x1) - np.maximum(x0[a], x0)
-        ok = ((y0 + y1) > (y0[a] + y1[a])) & (d <= gap * big) & (d >= -0.5 * small) & (big <= h_ratio * small) \
-            & (ov >= 0.5 * np.minimum(x1[a] - x0[a], x1 - x0))
-        ok[a] = False
+        # Lines that can be below: tops from y1 - tallest / 2 to y1 + gap * tallest.
+        cand = by_top[np.searchsorted(tops, y1[a] - 0.5 * tallest, "left"):
+                      np.searchsorted(tops, y1[a] + max(gap, 0.0) * tallest, "right")]
+        big, small = np.maximum(heights[a], heights[cand]), np.minimum(heights[a], heights[cand])
+        d = y0[cand] - y1[a]
+        ov = np.minimum(x1[a], x1[cand]) - np.maximum(x0[a], x0[cand])
+        ok = ((y0[cand] + y1[cand]) > (y0[a] + y1[a])) & (d <= gap * big) & (d >= -0.5 * small) \
+            & (big <= h_ratio * small) & (ov >= 0.5 * np.minimum(x1[a] - x0[a], x1[cand] - x0[cand])) & (cand != a)
         if np.any(ok):
-            below[a] = int(np.argmin(np.where(ok, d, np.inf)))
+            below[a] = _first_min(cand[ok], d[ok])
     above = np.full(n, -1)
     for a in range(n):
         b = below[a]

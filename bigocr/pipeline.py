@@ -1,42 +1,54 @@
 """One scan end to end: scan -> tiles -> maps -> labels -> boxes -> outputs.
 
-Tiles are Dask tasks.  Each task reads its own window of the scan, runs the
-detector, and writes the part of the maps it owns into ``maps.zarr`` (whole
-chunks only, so writers never collide).  When every tile is in, the client
-labels the stitched map once, block by block, and extracts the boxes.
+Tiles are Dask tasks (:mod:`bigocr.cluster`).  Each task reads its own window
+of the scan, runs the detector, writes the part of the maps it owns into
+``maps.zarr`` (whole chunks only, so writers never collide) and marks itself
+done there.  When every tile is in, the client labels the stitched map once,
+block by block, and extracts the boxes.
+
+OUT is a job's record: ``maps.zarr`` carries the job's identity (scan, model,
+parameters, plan) and which tiles are done.  Running the same job again
+resumes it (only tiles not marked done are computed) or, if ``words.json`` is
+there, changes nothing; another job's OUT is refused unless ``force``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bigocr.cluster import check_resources, connect, install_detector, run_tile, run_tiles, tile_task
 from bigocr.config import Params
-from bigocr.detector.infer import CraftDetector, InvertBoth, check_maps
+from bigocr.detector.infer import CraftDetector, InvertBoth
 from bigocr.errors import OutputError, ParameterError
+from bigocr.layout import analyse_layout
 from bigocr.merge.boxes import extract_words
 from bigocr.merge.label import label_components
-from bigocr.merge.stitch import create_maps, open_maps, write_tile
-from bigocr.layout import analyse_layout
+from bigocr.merge.stitch import create_maps, done_tiles, open_maps
+from bigocr.outdir import OutDir
 from bigocr.result import Result
-from bigocr.writers import FORMATS, parse_formats, write_outputs
-from bigocr.tiler.plan import Tile, TilePlan, plan_tiles
+from bigocr.tiler.plan import TilePlan, plan_tiles
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
+from bigocr.writers import FORMATS, parse_formats, write_outputs
 
-__all__ = ["detect", "default_out", "resolve_detector", "run_tile"]
+__all__ = ["detect", "default_out", "resolve_detector", "run_tile", "OUTPUT_NAMES"]
 
 log = logging.getLogger("bigocr")
 
 #: Blocks of the map labelled at a time, in map pixels (rounded to whole chunks).
 LABEL_BLOCK = 2048
+#: Where a scan with huge strips is decoded once (in OUT, so that every worker reads it; removed at the end).
+CACHE_NAME = "scan-cache.zarr"
 
 
 def default_out(source) -> Path:
@@ -44,8 +56,11 @@ def default_out(source) -> Path:
     return Path.cwd() / f"{Path(source).stem}.bigocr"
 
 
-def resolve_detector(detector, refiner=None, device: str = "auto"):
-    """Turn ``detector`` (None, a weights path, or a callable) into ``(callable, model_info)``."""
+def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool = True):
+    """Turn ``detector`` (None, a weights path, or a callable) into ``(callable, model_info)``.
+
+    ``resolve=False`` leaves ``device`` to be resolved on the workers.
+    """
     if detector is None:
         from bigocr.detector import default_weights
 
@@ -56,7 +71,7 @@ def resolve_detector(detector, refiner=None, device: str = "auto"):
         if detector in PUBLISHED:
             detector = resolve_named(detector)
     if isinstance(detector, (str, os.PathLike)):
-        craft = CraftDetector.from_files(detector, refiner, device)
+        craft = CraftDetector.from_files(detector, refiner, device, resolve=resolve)
         return craft, craft.model_info
     if refiner is not None:
         raise ParameterError("refiner= applies to CRAFT weights; pass weights with it, not a callable detector")
@@ -67,124 +82,319 @@ def resolve_detector(detector, refiner=None, device: str = "auto"):
     return detector, dict(info)
 
 
-def run_tile(scan: Scan, tile: Tile, detector, maps_path: str, torch_threads: int | None = None) -> dict:
-    """Detect one tile and write its owned maps. Runs on a Dask worker.
-
-    Returns
-    -------
-    dict
-        The tile's index and seconds spent reading, detecting and writing.
-    """
-    if torch_threads:
-        import torch
-
-        if torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)
-    t0 = time.perf_counter()
-    pixels = scan.read(*tile.window)
-    t1 = time.perf_counter()
-    region, affinity = check_maps(pixels, detector(pixels))
-    t2 = time.perf_counter()
-    write_tile(open_maps(maps_path, mode="r+"), tile, region, affinity)
-    t3 = time.perf_counter()
-    return {"index": tile.index, "read": t1 - t0, "detect": t2 - t1, "write": t3 - t2}
-
-
 #: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
-OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", "preview.png", "heatmap-region.png", "heatmap-affinity.png")
+OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", "preview.png", "heatmap-region.png", "heatmap-affinity.png",
+                CACHE_NAME)
+
+def _fingerprint(scan: Scan) -> dict:
+    """What tells a changed scan: size and modification time of a file, a hash of an array."""
+    if scan.path is not None:
+        st = os.stat(scan.path)
+        return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    array = np.ascontiguousarray(scan._array)
+    return {"blake2b": hashlib.blake2b(memoryview(array).cast("B"), digest_size=16).hexdigest(),
+            "dtype": str(array.dtype), "shape": list(array.shape)}
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder; choose another -o")
-    existing = [name for name in OUTPUT_NAMES if (out / name).exists()]
-    if existing and not force:
-        raise OutputError(f"{out}: already holds {', '.join(existing)}; pass --force to overwrite or choose another -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name in existing:  # words.json first: a half-replaced OUT never looks complete
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+def _differences(stored: dict, current: dict) -> list[str]:
+    """What differs between two job identities, in a user's words (the plan follows from the rest)."""
+    said = []
+    a, b = stored.get("scan", {}), current.get("scan", {})
+    if a != b:
+        fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        said.extend(f"scan {k} {a.get(k)!r} -> {b.get(k)!r}" for k in fields)
+    elif stored.get("source") != current.get("source"):
+        said.append(f"the scan {b.get('path') or '<array>'} changed since (size, time or content)")
+    for key in ("model", "params"):
+        a, b = stored.get(key) or {}, current.get(key) or {}
+        fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        said.extend(f"{key} {k} {a.get(k)!r} -> {b.get(k)!r}" for k in fields)
+    if not said and stored.get("plan") != current.get("plan"):
+        said.append("the tile plan (another version of bigocr)")
+    return said
 
 
-def _local_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+@dataclass
+class _Job:
+    """One scan (one page) to run: its plan, identity and output folder."""
+
+    scan: Scan
+    plan: TilePlan
+    params: Params
+    model: dict
+    run_device: str | None
+    out: OutDir | None
+    formats: tuple[str, ...]
+    preview: bool
+    heatmap: bool
+    identity: dict = field(default_factory=dict)
+    state: str = "new"  # new, resume or complete
+    done: set = field(default_factory=set)
+
+
+def _inspect_out(job: _Job, force: bool) -> None:
+    """Decide whether ``job.out`` is new, a run to resume, or complete; refuse what is not ours."""
+    out = job.out
+    out.check()
+    existing = [name for name in OUTPUT_NAMES if out.exists(name)]
+    if not existing:
+        return
+    stored = None
+    if out.exists("maps.zarr"):
+        try:
+            stored = open_maps(out.zarr_store("maps.zarr")).attrs.get("bigocr")
+        except Exception:  # not a zarr group, or a torn one
+            stored = None
+    if force:
+        log.info("%s: --force: removing %s", out, ", ".join(existing))
+        try:
+            for name in existing:  # words.json first: a half-replaced OUT never looks complete
+                out.remove(name)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot remove old results: {exc.strerror or exc}") from None
+        return
+    if not stored or "job" not in stored:
+        raise OutputError(f"{out}: already holds {', '.join(existing)} that is not a bigocr run to resume; "
+                          "pass --force to overwrite or choose another -o")
+    differences = _differences(stored["job"], job.identity)
+    if differences:
+        raise OutputError(f"{out}: holds a run of another job ({'; '.join(differences)}); "
+                          "pass --force to redo it with these settings or choose another -o")
+    if stored.get("complete") and out.exists(FORMATS["json"]):
+        job.state = "complete"
+        return
+    job.state = "resume"
+    job.done = done_tiles(open_maps(out.zarr_store("maps.zarr")))
+
+
+class _Runner:
+    """Runs tiles: one by one in this process, or as tasks on a Dask client."""
+
+    def __init__(self, detector, client=None, plugin: str | None = None, resources: dict | None = None):
+        self.detector = detector
+        self.client = client
+        self.plugin = plugin
+        self.resources = resources or None
+
+    def run(self, scan: Scan, tiles, maps, on_done) -> list[dict]:
+        if self.client is None:
+            reports = []
+            for tile in tiles:
+                reports.append(run_tile(scan, tile, self.detector, maps))
+                on_done(reports[-1])
+            return reports
+        client = self.client
+        token = uuid.uuid4().hex[:12]
+        scan_ref = client.scatter(scan, hash=False) if scan.path is None else scan
+
+        def submit(tile):
+            r, c = tile.index
+            return client.submit(tile_task, scan_ref, tile, self.plugin, maps, key=f"bigocr-tile-{token}-{r}-{c}",
+                                 pure=False, resources=self.resources)
+
+        return run_tiles(client, submit, tiles, on_done, self.resources)
 
 
 @contextlib.contextmanager
-def _client(scheduler, threads: int | None = None):
-    """A dask.distributed client: the given one, one to an address, or a local cluster.
-
-    Yields ``(client, torch_threads)``: on a local cluster, ``threads`` tiles run at
-    once (default: one per core) and each uses ``cores // threads`` torch threads.
-    """
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    if isinstance(scheduler, Client):
-        yield scheduler, None
+def _runner(detector, scheduler, threads: int | None, resources: dict | None):
+    """A :class:`_Runner` for ``scheduler``, with the detector installed on the workers."""
+    if scheduler == "synchronous":
+        yield _Runner(detector)
         return
-    if scheduler is None:
-        # Threads in this process: the model is loaded once and shared, reads and
-        # decodes overlap the network, and nothing is pickled.
-        threads = threads or _local_workers()
-        # The scheduler always serves HTTP: keep it on a free loopback port.
-        with LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
-                          dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
-                Client(cluster) as client:
-            yield client, max(1, _local_workers() // threads)
-        return
-    try:
-        client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise ParameterError(f"--scheduler {scheduler}: cannot reach the Dask scheduler: {exc}") from None
-    with client:
-        yield client, None
+    with connect(scheduler, threads) as (client, local):
+        if local:
+            resources = None
+        check_resources(client, resources)
+        plugin = install_detector(client, detector, resources=resources)
+        try:
+            yield _Runner(detector, client, plugin, resources)
+        finally:
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(plugin)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="tile", desc="tiles", file=sys.stderr, disable=not enabled, leave=False)
+    return tqdm(total=total, unit=unit, desc=f"{unit}s", file=sys.stderr, disable=not enabled, leave=False,
+                position=position)
 
 
-def _run_tiles(plan: TilePlan, scan: Scan, detector, maps_path: str, scheduler, progress: bool,
-               threads: int | None = None) -> list[dict]:
-    if scheduler == "synchronous":
-        reports = []
-        with _progress(len(plan.tiles), progress) as bar:
-            for tile in plan.tiles:
-                reports.append(run_tile(scan, tile, detector, maps_path))
-                bar.update()
-        return reports
-    from distributed import as_completed
+def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
+              formats, preview: bool, heatmap: bool, scan: Scan | None = None) -> _Job:
+    scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
+    plan = plan_tiles(scan.height, scan.width, params.max_side)
+    summary = plan.summary()
+    log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
+             scan.pages, scan.dpi)
+    log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
+             summary["pixels_ratio"], plan.chunks)
+    model, run_device = detector_info
+    job = _Job(scan, plan, params, model, run_device, OutDir(out) if out is not None else None,
+               formats, preview, heatmap)
+    job.identity = {"scan": scan.info(), "source": _fingerprint(scan), "model": model,
+                    "params": params.to_dict(), "plan": summary}
+    if job.out is not None:
+        _inspect_out(job, force)
+    return job
 
-    with _client(scheduler, threads) as (client, torch_threads):
-        scan_ref = client.scatter(scan, hash=False)
-        detector_ref = client.scatter(detector, hash=False)
-        futures = [client.submit(run_tile, scan_ref, tile, detector_ref, maps_path, torch_threads,
-                                 key=f"bigocr-tile-{tile.index[0]}-{tile.index[1]}-{id(plan):x}", pure=False)
-                   for tile in plan.tiles]
-        reports = []
+
+def _load_complete(job: _Job) -> Result:
+    """The Result of a finished OUT; writes only requested files that are missing."""
+    import json
+
+    out = job.out
+    result = Result.from_dict(json.loads(out.read_bytes(FORMATS["json"])), out=out.user_path)
+    result.run = {"state": "complete", "tiles_run": 0, "tiles_skipped": len(job.plan.tiles), "added": []}
+    missing = [fmt for fmt in job.formats if not out.exists(FORMATS[fmt])]
+    added = []
+    if job.heatmap and not out.exists("heatmap-region.png"):
+        from bigocr.preview import write_heatmaps
+
+        added += write_heatmaps(open_maps(out.zarr_store("maps.zarr")), out)
+    if job.preview and not out.exists("preview.png"):
+        from bigocr.preview import write_preview
+
+        added.append(write_preview(job.scan, result, out))
+    if missing:
+        added += write_outputs(result, out, missing)
+    result.run["added"] = added
+    log.info("%s: already complete in %s; %s", job.scan.name, out,
+             f"added {', '.join(added)}" if added else "nothing to do")
+    return result
+
+
+def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
+    """Run a job's remaining tiles, label, extract, lay out and write its outputs."""
+    t_start = time.perf_counter()
+    scan, plan, params, out = job.scan, job.plan, job.params, job.out
+    if job.state == "complete":
+        return _load_complete(job)
+    summary = job.identity["plan"]
+    tmp = tempfile.TemporaryDirectory(prefix="bigocr-") if out is None else contextlib.nullcontext()
+    with tmp as tmp_dir:
+        if out is None:
+            maps = str(Path(tmp_dir) / "maps.zarr")
+        else:
+            out.mkdir()
+            maps = out.zarr_store("maps.zarr")
+        attrs = {
+            "bigocr": {"complete": False, "map_scale": 2, "axes": "yx",
+                       "model": job.model, "params": params.to_dict(), "plan": summary,
+                       "scan": scan.info(), "job": job.identity},
+        }
+        if job.state == "resume":
+            group = open_maps(maps, mode="r+")
+            log.info("%s: resuming: %d of %d tiles already done", scan.name, len(job.done), len(plan.tiles))
+        else:
+            try:
+                group = create_maps(maps, plan, attrs)
+            except OSError as exc:
+                raise OutputError(f"{out}: cannot write maps.zarr: {exc.strerror or exc}") from None
+        if scan.needs_cache:
+            cache = out.zarr_store(CACHE_NAME) if out is not None else str(Path(tmp_dir) / CACHE_NAME)
+            log.info("%s: strips of %.0f MB are decoded once into %s, not once per tile", scan.name,
+                     scan._tiff.segment_bytes / 2**20, CACHE_NAME)
+            scan = scan.cached(cache)
+        todo = [tile for tile in plan.tiles if tile.index not in job.done]
+        for _ in range(len(plan.tiles) - len(todo)):
+            on_tile(None)
+        t_tiles = time.perf_counter()
+        reports = runner.run(scan, todo, maps, on_tile)
+        t_label = time.perf_counter()
+        log.info("%d tiles computed in %.1f s", len(todo), t_label - t_tiles)
+        block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
+        region, affinity = group["region"], group["affinity"]
+        comps = label_components(region, affinity, low_text=params.low_text, link_threshold=params.link_threshold,
+                                 block=block)
+        t_boxes = time.perf_counter()
+        log.info("tiles done in %.1f s; %d components labelled in %.1f s", t_label - t_tiles, len(comps),
+                 t_boxes - t_label)
+        words = extract_words(region, affinity, comps, text_threshold=params.text_threshold, low_text=params.low_text,
+                              link_threshold=params.link_threshold, poly=params.poly, block=block)
+        order, layout = analyse_layout([w.box for w in words]).renumbered()
+        words = [words[i] for i in order]
+        log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
+                 len(layout.blocks), layout.skew)
+        t_end = time.perf_counter()
+        attrs["bigocr"]["complete"] = True
+        group.attrs.update(attrs)
+        if job.heatmap:
+            from bigocr.preview import write_heatmaps
+
+            write_heatmaps(group, out)
+
+    timings = {
+        "open": t_tiles - t_start,
+        "tiles": t_label - t_tiles,
+        "read": float(np.sum([r["read"] for r in reports])),
+        "detect": float(np.sum([r["detect"] for r in reports])),
+        "write": float(np.sum([r["write"] for r in reports])),
+        "label": t_boxes - t_label,
+        "boxes": t_end - t_boxes,
+    }
+    result = Result(
+        scan=scan.info(),
+        model=job.model,
+        params={**params.to_dict(), "device": job.run_device},
+        tiles={"count": summary["count"], "pixels": summary["pixels"], **summary},
+        words=words,
+        timings=timings,
+        out=None if out is None else out.user_path,
+        layout=layout,
+        run={"state": "resumed" if job.state == "resume" else "done", "tiles_run": len(todo),
+             "tiles_skipped": len(plan.tiles) - len(todo)},
+    )
+    if out is not None and job.preview:
+        from bigocr.preview import write_preview
+
+        t0 = time.perf_counter()
+        write_preview(scan, result, out)
+        timings["preview"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    if out is not None:
         try:
-            with _progress(len(futures), progress) as bar:
-                for future in as_completed(futures):
-                    reports.append(future.result())
-                    bar.update()
-        except BaseException:
-            client.cancel(futures)
-            raise
-    return reports
+            written = write_outputs(result, out, job.formats)
+            log.info("wrote %s", ", ".join(str(p) for p in written))
+            out.remove(CACHE_NAME)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
+    return result
+
+
+def _resources(resources, scheduler, device: str) -> dict | None:
+    """Dask resources each tile task needs: the given ones, or ``GPU=1`` for a CUDA device on a cluster."""
+    if isinstance(resources, str):
+        parsed = {}
+        for part in filter(None, (p.strip() for p in resources.split(","))):
+            name, _, amount = part.partition("=")
+            try:
+                parsed[name.strip()] = float(amount)
+            except ValueError:
+                raise ParameterError(f"resources must look like GPU=1 or GPU=1,MEM=8e9, got {resources!r}") from None
+            if not name.strip() or parsed[name.strip()] <= 0:
+                raise ParameterError(f"resources must look like GPU=1 or GPU=1,MEM=8e9, got {resources!r}")
+        return parsed or None
+    if resources is not None:
+        if not isinstance(resources, dict):
+            raise ParameterError(f"resources must be a dict such as {{'GPU': 1}}, got {type(resources).__name__}")
+        return dict(resources) or None
+    if scheduler not in (None, "synchronous") or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        if str(device).startswith("cuda"):
+            return {"GPU": 1}
+    return None
+
+
+def _on_cluster(scheduler) -> bool:
+    return scheduler not in (None, "synchronous") or (scheduler is None and bool(os.environ.get("DASK_SCHEDULER_ADDRESS")))
 
 
 def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly: bool = False,
            text_threshold: float = 0.7, link_threshold: float = 0.4, low_text: float = 0.4, out=None,
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
-           page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False) -> Result:
+           page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
+           resources=None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -202,14 +412,18 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     scheduler : None, str, distributed.Client or "synchronous"
         None runs a local cluster on this machine (or the one named by
         ``DASK_SCHEDULER_ADDRESS``); an address or a Client runs on that
-        cluster; ``"synchronous"`` runs the tiles one by one in this process.
+        cluster (the detector is installed on each worker once, as a worker
+        plugin); ``"synchronous"`` runs the tiles one by one in this process.
     poly : bool
         Also make CRAFT's polygons.
     text_threshold, link_threshold, low_text : float
         CRAFT's post-processing thresholds.
     out : str or Path, optional
-        Folder for ``words.json`` and ``maps.zarr``; without it the maps live
-        in a temporary folder and nothing is written.
+        Folder for ``words.json`` and ``maps.zarr``: a path or an fsspec URL
+        the workers can reach (``file:///shared/out``, ``s3://bucket/out``);
+        without it the maps live in a temporary folder and nothing is written.
+        An OUT left by an interrupted run of the same job is resumed; a
+        finished one is returned as it is.
     refiner : str or Path, optional
         LinkRefiner weights; replaces the affinity map.
     invert : {"none", "both"}
@@ -217,7 +431,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     force : bool
-        Overwrite results already in ``out``.
+        Remove results already in ``out`` and start again (needed when they
+        come from another scan, model or parameters).
     progress : bool
         Show a progress bar over tiles on stderr.
     max_pixels : int
@@ -235,12 +450,17 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         Also write ``out/preview.png`` (the scan shrunk to 4000 px, words drawn).
     heatmap : bool
         Also write ``out/heatmap-region.png`` and ``out/heatmap-affinity.png``.
+    resources : dict or str, optional
+        Dask resources each tile task needs on a cluster, e.g. ``{"GPU": 1}``
+        or ``"GPU=1"``; default ``GPU=1`` when ``device`` is CUDA and the run is
+        on a cluster.  A cluster with no such worker fails at once.
 
     Returns
     -------
     Result
         ``Result.words`` holds boxes in scan pixels in reading order;
-        ``Result.layout`` their lines and blocks; ``Result.to_dict()`` is ``words.json``.
+        ``Result.layout`` their lines and blocks; ``Result.to_dict()`` is ``words.json``;
+        ``Result.run["state"]`` says whether it was computed, resumed or already complete.
 
     Raises
     ------
@@ -249,7 +469,9 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     WeightsError
         No weights, or weights that do not fit CRAFT.
     OutputError
-        ``out`` holds results (without ``force``) or cannot be written.
+        ``out`` holds another job's results (without ``force``) or cannot be written.
+    ClusterError
+        The Dask cluster has no workers (with the resources), or they keep dying.
     ParameterError
         An argument is out of range.
 
@@ -261,92 +483,23 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    t_start = time.perf_counter()
     params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert)
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)
     if (preview or heatmap) and out is None:
         raise ParameterError("preview and heatmap are written into an output folder; pass out=")
+    resources = _resources(resources, scheduler, device)
     scan = open_scan(source, max_pixels=max_pixels, page=page)
-    plan = plan_tiles(scan.height, scan.width, params.max_side)
-    summary = plan.summary()
-    log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
-             scan.pages, scan.dpi)
-    log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
-             summary["pixels_ratio"], plan.chunks)
-    detector, model = resolve_detector(detector, refiner, device)
+    detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler))
     log.info("detector: %s", model.get("name"))
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
         detector = InvertBoth(detector)
-
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        _prepare_out(out_dir, force)
-    tmp = tempfile.TemporaryDirectory(prefix="bigocr-") if out_dir is None else contextlib.nullcontext()
-    with tmp as tmp_dir:
-        maps_path = str((out_dir if out_dir is not None else Path(tmp_dir)) / "maps.zarr")
-        attrs = {
-            "bigocr": {"complete": False, "map_scale": 2, "axes": "yx",
-                       "model": model, "params": params.to_dict(), "plan": summary,
-                       "scan": scan.info()},
-        }
-        group = create_maps(maps_path, plan, attrs)
-        t_tiles = time.perf_counter()
-        reports = _run_tiles(plan, scan, detector, maps_path, scheduler, progress, threads)
-        t_label = time.perf_counter()
-        block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
-        region, affinity = group["region"], group["affinity"]
-        comps = label_components(region, affinity, low_text=low_text, link_threshold=link_threshold, block=block)
-        t_boxes = time.perf_counter()
-        log.info("tiles done in %.1f s; %d components labelled in %.1f s", t_label - t_tiles, len(comps),
-                 t_boxes - t_label)
-        words = extract_words(region, affinity, comps, text_threshold=text_threshold, low_text=low_text,
-                              link_threshold=link_threshold, poly=poly, block=block)
-        order, layout = analyse_layout([w.box for w in words]).renumbered()
-        words = [words[i] for i in order]
-        log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
-                 len(layout.blocks), layout.skew)
-        t_end = time.perf_counter()
-        attrs["bigocr"]["complete"] = True
-        group.attrs.update(attrs)
-        if heatmap:
-            from bigocr.preview import write_heatmaps
-
-            write_heatmaps(group, out_dir)
-
-    timings = {
-        "open": t_tiles - t_start,
-        "tiles": t_label - t_tiles,
-        "read": float(np.sum([r["read"] for r in reports])),
-        "detect": float(np.sum([r["detect"] for r in reports])),
-        "write": float(np.sum([r["write"] for r in reports])),
-        "label": t_boxes - t_label,
-        "boxes": t_end - t_boxes,
-    }
-    result = Result(
-        scan=scan.info(),
-        model=model,
-        params={**params.to_dict(), "device": run_device},
-        tiles={"count": summary["count"], "pixels": summary["pixels"], **summary},
-        words=words,
-        timings=timings,
-        out=out_dir,
-        layout=layout,
-    )
-    if out_dir is not None and preview:
-        from bigocr.preview import write_preview
-
-        t0 = time.perf_counter()
-        write_preview(scan, result, out_dir)
-        timings["preview"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    if out_dir is not None:
-        try:
-            written = write_outputs(result, out_dir, formats)
-            log.info("wrote %s", ", ".join(str(p) for p in written))
-        except OSError as exc:
-            raise OutputError(f"{out_dir}: cannot write results: {exc.strerror or exc}") from None
-    return result
-
+    job = _open_job(source, params=params, detector_info=(model, run_device), out=out, force=force,
+                    max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap, scan=scan)
+    if job.state == "complete":
+        return _load_complete(job)
+    with _runner(detector, scheduler, threads, resources) as runner, \
+            _progress(len(job.plan.tiles), progress) as bar:
+        return _execute(job, runner, lambda report: bar.update())

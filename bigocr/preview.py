@@ -7,7 +7,6 @@ is shrunk on its own (area averaging), and the maps are read from
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -88,36 +87,35 @@ def draw_words(image: np.ndarray, result, scale: float) -> np.ndarray:
     return canvas
 
 
-def _write_png(path: Path, bgr: np.ndarray) -> None:
-    """Encode an image in OpenCV's channel order (BGR) and write it atomically."""
-    from bigocr.writers import write_bytes_atomic
+def _write_png(out, name: str, bgr: np.ndarray) -> str:
+    """Encode an image in OpenCV's channel order (BGR) and write it atomically into ``out``."""
+    from bigocr.outdir import OutDir
 
     ok, data = cv2.imencode(".png", np.ascontiguousarray(bgr))
     if not ok:
-        raise OSError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(path, data.tobytes())
+        raise OSError(f"{name}: PNG encoding failed")
+    out = out if isinstance(out, OutDir) else OutDir(out)
+    return out.write_bytes(name, data.tobytes())
 
 
-def write_preview(scan, result, out, max_side: int = PREVIEW_SIDE) -> Path:
+def write_preview(scan, result, out, max_side: int = PREVIEW_SIDE) -> str:
     """Write ``out/preview.png``: the scan shrunk to ``max_side`` with its words drawn.
 
-    Returns the path written.
+    ``out`` is a folder (path, URL or :class:`bigocr.outdir.OutDir`).  Returns where it was written.
     """
     out_h, out_w = preview_size(scan.height, scan.width, max_side)
     small = downscale(lambda y0, y1: scan.read(y0, y1, 0, scan.width), scan.height, (out_h, out_w),
                       row_bytes=3 * scan.width, align=scan.band_rows)
     picture = draw_words(small, result, out_w / scan.width)
-    path = Path(out) / "preview.png"
-    _write_png(path, picture[..., ::-1])
-    return path
+    return _write_png(out, "preview.png", picture[..., ::-1])
 
 
-def write_heatmaps(group, out, max_side: int = PREVIEW_SIDE) -> list[Path]:
+def write_heatmaps(group, out, max_side: int = PREVIEW_SIDE) -> list[str]:
     """Write ``out/heatmap-region.png`` and ``out/heatmap-affinity.png`` from the stitched maps.
 
     ``group`` is the ``maps.zarr`` group (arrays ``region`` and ``affinity``,
     half the scan's resolution).  Scores 0..1 are shown with the *inferno*
-    colour map (black 0, yellow 1).  Returns the paths written.
+    colour map (black 0, yellow 1).  Returns where they were written.
     """
     paths = []
     for name in ("region", "affinity"):
@@ -127,8 +125,6 @@ def write_heatmaps(group, out, max_side: int = PREVIEW_SIDE) -> list[Path]:
         small = downscale(lambda y0, y1: array[y0:y1, :], h, (out_h, out_w), row_bytes=4 * w,
                           align=int(array.chunks[0]))
         gray = np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
-        path = Path(out) / f"heatmap-{name}.png"
-        _write_png(path, cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO))
-        paths.append(path)
+        paths.append(_write_png(out, f"heatmap-{name}.png", cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO)))
     return paths
 

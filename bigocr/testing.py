@@ -8,12 +8,15 @@ that tiling and stitching change nothing, never for claiming detection works.
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = ["FakeDetector", "make_page"]
+__all__ = ["FakeDetector", "ScriptedDetector", "make_page"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,41 @@ class FakeDetector:
         region = (region[::2, ::2] / np.float32(25 * 255)).astype(np.float32)
         affinity = (link[::2, ::2] / np.float32(33 * 255) * np.float32(0.8)).astype(np.float32)
         return region, affinity
+
+
+@dataclass(frozen=True)
+class ScriptedDetector(FakeDetector):
+    """:class:`FakeDetector` with faults and bookkeeping, for tests of resume and failures.
+
+    Attributes
+    ----------
+    delay : float
+        Seconds to sleep per tile (so a test can interrupt a run midway).
+    calls : str, optional
+        A folder; every call leaves one empty file there (counted across processes).
+    crash_marker : str, optional
+        A file path: the first call anywhere creates it and kills its own
+        process with ``os._exit`` (a worker dying mid-tile); later calls run.
+    """
+
+    delay: float = 0.0
+    calls: str | None = None
+    crash_marker: str | None = None
+
+    def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.crash_marker is not None:
+            try:
+                fd = os.open(self.crash_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass
+            else:
+                os.close(fd)
+                os._exit(17)
+        if self.calls is not None:
+            open(os.path.join(self.calls, uuid.uuid4().hex), "wb").close()
+        if self.delay:
+            time.sleep(self.delay)
+        return super().__call__(tile)
 
 
 def make_page(height: int, width: int, *, words: int = 200, seed: int = 0, letter: tuple[int, int] = (14, 9),

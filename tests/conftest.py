@@ -1,9 +1,12 @@
 """Fixtures shared by the test modules."""
 
 import pytest
+import tifffile
 import torch
 
+import bigocr
 from bigocr.detector import CRAFT, save_weights
+from bigocr.testing import FakeDetector, make_page
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +18,17 @@ def random_weights(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "random-init.safetensors"
     return save_weights(CRAFT(), path, name="random-init").path
+
+
+@pytest.fixture(scope="session")
+def tiled_scan(tmp_path_factory):
+    """A tiled TIFF page and its clean, uninterrupted synchronous run (fake detector, cap 512).
+
+    The reference that runs on clusters, killed workers and resumed jobs must reproduce exactly.
+    """
+    tmp = tmp_path_factory.mktemp("tiled-scan")
+    page, _ = make_page(1500, 1100, words=300, seed=3, rotate=True)
+    tifffile.imwrite(tmp / "scan.tif", page, tile=(256, 256), compression="zlib")
+    clean = bigocr.detect(tmp / "scan.tif", max_side=512, detector=FakeDetector(), scheduler="synchronous",
+                          out=tmp / "clean", formats="json,alto")
+    return tmp / "scan.tif", clean

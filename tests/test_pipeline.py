@@ -193,3 +193,17 @@ def test_the_command_is_quiet_and_exits_right(tmp_path, random_weights):
     assert (tmp_path / "out" / "words.json").exists()
     usage = subprocess.run([sys.executable, "-m", "bigocr", "run"], capture_output=True, text=True, timeout=300)
     assert usage.returncode == 1 and "required: SCAN" in usage.stderr
+
+
+def test_a_line_across_the_whole_page_is_one_word():
+    """A rule across the whole width crosses every tile seam and map chunk: one word, as in a single pass."""
+    page = np.full((700, 3000, 3), 255, np.uint8)
+    page[300:316, 5:2995] = 0
+    page[500:514, 100:400] = 0
+    det = FakeDetector()
+    result = bigocr.detect(page, max_side=512, detector=det, scheduler="synchronous")
+    assert result.tiles["grid"][1] >= 7
+    ref = reference_words(*det(page))
+    assert len(result.words) == len(ref) == 2
+    assert sorted(map(_key, result.words)) == sorted(map(_key, ref))
+    assert max(w.box[:, 0].max() - w.box[:, 0].min() for w in result.words) > 2900

@@ -26,6 +26,8 @@ WINDOWS = [(0, 301, 0, 517), (10, 50, 20, 90), (200, 301, 400, 517), (7, 8, 9, 1
     dict(compression="jpeg", tile=(64, 64)),
     dict(bigtiff=True, tile=(128, 128), compression="zstd"),
     dict(planarconfig="separate", rowsperstrip=32),
+    dict(rowsperstrip=1, compression="zlib"),
+    dict(planarconfig="separate", rowsperstrip=301, compression="zlib"),
 ])
 def test_tiff_windows(tmp_path, rgb, kwargs):
     path = tmp_path / "scan.tif"
@@ -119,3 +121,44 @@ def test_header_that_claims_too_many_pixels_is_refused(tmp_path):
 def test_wrong_source_type():
     with pytest.raises(ScanError, match="path or a numpy array"):
         open_scan(42)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rowsperstrip=301, compression="zlib"),
+                                    dict(rowsperstrip=301, compression="zlib", planarconfig="separate"),
+                                    dict(rowsperstrip=100, compression="lzw")])
+def test_huge_strips_are_decoded_once_into_a_cache(tmp_path, rgb, kwargs, monkeypatch):
+    """A scan stored as one compressed strip is decoded once, not once per tile."""
+    import bigocr.tiler.scan as scan_module
+
+    path = tmp_path / "scan.tif"
+    data = np.moveaxis(rgb, -1, 0) if kwargs.get("planarconfig") == "separate" else rgb
+    tifffile.imwrite(path, data, photometric="rgb", **kwargs)
+    monkeypatch.setattr(scan_module, "SEGMENT_LIMIT", 1000)
+    scan = open_scan(path)
+    assert scan.needs_cache
+    decodes = []  # strips read from the file (each is decoded once it is read)
+    original = tifffile.FileHandle.read_segments
+
+    def counting(self, *args, **kw):
+        for item in original(self, *args, **kw):
+            decodes.extend([1] * (len(item) if isinstance(item, list) else 1))
+            yield item
+
+    monkeypatch.setattr(tifffile.FileHandle, "read_segments", counting)
+    cached = scan.cached(str(tmp_path / "cache.zarr"))
+    strips = len(tifffile.TiffFile(path).pages[0].dataoffsets)
+    assert len(decodes) == strips
+    for y0, y1, x0, x1 in WINDOWS:
+        assert np.array_equal(cached.read(y0, y1, x0, x1), rgb[y0:y1, x0:x1])
+    assert len(decodes) == strips and cached.info() == scan.info() and not cached.needs_cache
+    # A complete cache is reused, not decoded again.
+    again = open_scan(path).cached(str(tmp_path / "cache.zarr"))
+    assert len(decodes) == strips and np.array_equal(again.read(0, 301, 0, 517), rgb)
+
+
+def test_uncompressed_tiffs_are_memory_mapped(tmp_path, rgb):
+    tifffile.imwrite(tmp_path / "raw.tif", rgb, photometric="rgb", rowsperstrip=301)
+    scan = open_scan(tmp_path / "raw.tif")
+    assert scan._tiff.memmap and not scan.needs_cache
+    for y0, y1, x0, x1 in WINDOWS:
+        assert np.array_equal(scan.read(y0, y1, x0, x1), rgb[y0:y1, x0:x1])

@@ -81,7 +81,9 @@ class CraftDetector:
     """CRAFT (and optionally its LinkRefiner) as a tile detector.
 
     Build it with :meth:`from_files`.  The object pickles as file identities
-    only; each process loads the networks once, on first use, and reuses them.
+    only; each process loads the networks once, on first use (or :meth:`warm`),
+    and reuses them.  ``device="auto"`` is resolved where the detector runs (a
+    Dask worker may have a GPU the client lacks).
     """
 
     craft: Weights
@@ -89,13 +91,26 @@ class CraftDetector:
     device: str = "cpu"
 
     @classmethod
-    def from_files(cls, weights: str | Path, refiner: str | Path | None = None, device: str = "auto") -> "CraftDetector":
-        """Check the weight files and return a detector; fails early on a bad file."""
+    def from_files(cls, weights: str | Path, refiner: str | Path | None = None, device: str = "auto",
+                   resolve: bool = True) -> "CraftDetector":
+        """Check the weight files and return a detector; fails early on a bad file.
+
+        With ``resolve=False`` the device is checked where the detector runs, not here.
+        """
         craft, _ = read_weights(weights, "craft")
         ref = read_weights(refiner, "refiner")[0] if refiner is not None else None
         if ref is not None and craft.width != 1:
             raise ParameterError(f"{weights}: the LinkRefiner needs full-width CRAFT weights, these have width {craft.width}")
-        return cls(craft, ref, resolve_device(device))
+        if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
+            resolve_device(device)  # raises the message
+        return cls(craft, ref, resolve_device(device) if resolve else device)
+
+    def warm(self) -> None:
+        """Load the networks now (once per process), so a missing file or device fails here."""
+        device = resolve_device(self.device)
+        load_network(self.craft, device)
+        if self.refiner is not None:
+            load_network(self.refiner, device)
 
     @property
     def model_info(self) -> dict:
@@ -106,16 +121,17 @@ class CraftDetector:
         return info
 
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        net = load_network(self.craft, self.device)
+        device = resolve_device(self.device)
+        net = load_network(self.craft, device)
         h, w = map_shape(tile.shape)
         with torch.inference_mode():
-            x = preprocess(tile).to(self.device)
+            x = preprocess(tile).to(device)
             scores, feature = net(x)
             region = scores[0, :h, :w, 0]
             if self.refiner is None:
                 affinity = scores[0, :h, :w, 1]
             else:
-                affinity = load_network(self.refiner, self.device)(scores, feature)[0, :h, :w, 0]
+                affinity = load_network(self.refiner, device)(scores, feature)[0, :h, :w, 0]
             return (region.float().cpu().numpy().copy(), affinity.float().cpu().numpy().copy())
 
 
@@ -131,6 +147,11 @@ class InvertBoth:
     @property
     def model_info(self) -> dict:
         return getattr(self.detector, "model_info", {})
+
+    def warm(self) -> None:
+        warm = getattr(self.detector, "warm", None)
+        if warm is not None:
+            warm()
 
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r1, a1 = check_maps(tile, self.detector(tile))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bigocr.memory import release_memory
 from bigocr.merge.label import Components, binarize, block_grid
 
 __all__ = ["Word", "extract_words", "box_rule", "polygon_rule", "point_list", "MIN_AREA", "MAP_SCALE"]
@@ -313,4 +314,6 @@ def extract_words(region, affinity, comps: Components, *, text_threshold: float 
                 if polygon is not None:
                     polygon = polygon * MAP_SCALE
             words[k] = Word(box * MAP_SCALE, float(comps.peak[k]), polygon)
+        del reg, text, link, labels
+        release_memory()
     return [w_ for w_ in words if w_ is not None]

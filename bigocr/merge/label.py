@@ -18,6 +18,8 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bigocr.memory import release_memory
+
 __all__ = ["Components", "binarize", "label_components", "block_grid"]
 
 
@@ -116,6 +118,8 @@ def label_components(region, affinity, *, low_text: float = 0.4, link_threshold:
         glob = np.where(labels > 0, labels + offset, 0)
         faces[b] = (glob[0].copy(), glob[-1].copy(), glob[:, 0].copy(), glob[:, -1].copy(), offset)
         offset += n
+        del reg, labels, stats, glob
+        release_memory()
     total = offset
     if total == 0:
         empty = np.zeros(0, np.int64)

@@ -4,6 +4,11 @@ The group holds ``region`` and ``affinity``, float32 arrays of the map shape
 ``(ceil(H/2), ceil(W/2))``.  Their chunk grid is the plan's: every tile's owned
 region is a union of whole chunks, so each chunk has exactly one writer and
 tiles can write concurrently from any number of workers without locks.
+
+``tiles_done`` is the run's progress record: one uint8 per tile of the plan's
+grid, one chunk each (uncompressed), set to 1 once the tile's maps are written.
+A resumed run recomputes exactly the tiles not marked (the presence of map
+chunks says nothing: chunks that are all zero are never stored).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import zarr
 
 from bigocr.tiler.plan import Tile, TilePlan
 
-__all__ = ["MAP_NAMES", "create_maps", "open_maps", "write_tile", "tile_chunks"]
+__all__ = ["MAP_NAMES", "DONE", "create_maps", "open_maps", "write_tile", "tile_chunks", "mark_done", "done_tiles"]
 
 MAP_NAMES = ("region", "affinity")
+DONE = "tiles_done"
 
 
 def create_maps(store, plan: TilePlan, attrs: dict) -> zarr.Group:
@@ -37,6 +43,8 @@ def create_maps(store, plan: TilePlan, attrs: dict) -> zarr.Group:
     group.attrs.update(attrs)
     for name in MAP_NAMES:
         group.create_array(name, shape=plan.map_shape, chunks=plan.chunks, dtype="float32", fill_value=0.0)
+    group.create_array(DONE, shape=tuple(plan.summary()["grid"]), chunks=(1, 1), dtype="uint8", fill_value=0,
+                       compressors=None)
     return group
 
 
@@ -69,3 +77,26 @@ def tile_chunks(tile: Tile, chunks: tuple[int, int]) -> list[tuple[int, int]]:
     i0, i1, j0, j1 = tile.owned
     cy, cx = chunks
     return [(a, b) for a in range(i0 // cy, -(-i1 // cy)) for b in range(j0 // cx, -(-j1 // cx))]
+
+
+def mark_done(group: zarr.Group, tile: Tile) -> None:
+    """Record that ``tile``'s maps are written (after :func:`write_tile`)."""
+    group[DONE][tile.index] = 1
+
+
+def done_tiles(group: zarr.Group) -> set[tuple[int, int]]:
+    """Indices of the tiles recorded as done.
+
+    A flag cut short by a kill (an unreadable chunk) counts as not done.
+    """
+    flags = group[DONE]
+    try:
+        values = np.asarray(flags[:])
+    except Exception:  # one torn flag: read them one by one
+        values = np.zeros(flags.shape, np.uint8)
+        for index in np.ndindex(*flags.shape):
+            try:
+                values[index] = flags[index]
+            except Exception:
+                values[index] = 0
+    return {(int(r), int(c)) for r, c in zip(*np.nonzero(values == 1))}

@@ -1,7 +1,11 @@
 """Reading scans window by window, as RGB uint8.
 
 TIFF and BigTIFF (tiled or striped, compressed or not) are read lazily through
-tifffile's zarr view, so a tile decodes only the strips or tiles it touches.
+tifffile's zarr view, so a tile decodes only the strips or tiles it touches
+(strips of one row included: a tile is one read, never one task per strip).
+Uncompressed contiguous TIFFs are memory-mapped.  Strips too big to decode per
+tile (a single compressed strip holding the whole scan) are decoded once, strip
+by strip, into a chunked cache (:meth:`Scan.cached`) that the tiles then read.
 PNG, JPEG and JPEG 2000 cannot be read by windows; OpenCV decodes them once.
 In-memory arrays are sliced as they are.
 
@@ -19,12 +23,16 @@ import numpy as np
 
 from bigocr.errors import ScanError
 
-__all__ = ["Scan", "open_scan", "to_rgb8", "apply_orientation", "DEFAULT_MAX_PIXELS"]
+__all__ = ["Scan", "open_scan", "count_pages", "to_rgb8", "apply_orientation", "DEFAULT_MAX_PIXELS"]
 
 #: Largest scan accepted by default (4 gigapixels); checked against the header.
 DEFAULT_MAX_PIXELS = 4 * 2**30
 #: PNG, JPEG and JPEG 2000 are decoded whole (by OpenCV, whose own limit this is).
 MAX_DECODED_PIXELS = 2**30
+#: A TIFF whose strips or tiles decode to more bytes than this is decoded once into a cache.
+SEGMENT_LIMIT = 64 * 2**20
+#: Chunk side of that cache, in pixels.
+CACHE_CHUNK = 1024
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -123,6 +131,11 @@ class _TiffLayout:
     photometric: str
     bits: int
     colormap: np.ndarray | None
+    band: int = 1  # rows stored together (tile or strip height)
+    striped: bool = False  # strips, not tiles: windows are read strip by strip, without zarr
+    segment_bytes: int = 0  # decoded bytes of one strip or tile
+    memmap: bool = False  # uncompressed and contiguous
+    cache: object = None  # a zarr store holding the decoded samples, once made
 
 
 class Scan:
@@ -175,8 +188,61 @@ class Scan:
         """Rows the file stores together (a TIFF's tile or strip height); 1 for decoded scans."""
         if self._tiff is None:
             return 1
-        z = self._open_tiff()
-        return int(z.chunks[1] if self._tiff.axes.startswith("S") else z.chunks[0])
+        return CACHE_CHUNK if self._tiff.cache is not None else self._tiff.band
+
+    @property
+    def needs_cache(self) -> bool:
+        """True for a TIFF whose strips are too big to decode once per tile (see :meth:`cached`)."""
+        t = self._tiff
+        return t is not None and t.cache is None and not t.memmap and t.segment_bytes > SEGMENT_LIMIT
+
+    def cached(self, store) -> "Scan":
+        """This scan, decoded once, strip by strip, into a zarr array at ``store``; tiles then read that.
+
+        Memory: one strip at a time (for a single-strip file, the decoded scan once).
+        An existing complete cache at ``store`` is reused.  Returns a new Scan
+        with the same path, size and info.
+        """
+        import tifffile
+        import zarr
+
+        t = self._tiff
+        try:
+            existing = zarr.open_array(store, mode="r")
+            if existing.attrs.get("complete"):
+                return self._with_cache(store)
+        except Exception:
+            pass
+        with tifffile.TiffFile(self.path) as tif:
+            page = tif.pages[t.page]
+            shape = page.shape
+            chunks = tuple(min(n, CACHE_CHUNK) if ax in "YX" else n for ax, n in zip(t.axes, shape))
+            array = zarr.create_array(store, shape=shape, chunks=chunks, dtype=page.dtype, overwrite=True,
+                                      fill_value=0)
+            try:
+                for segment, index, seg_shape in page.segments():
+                    rows = seg_shape[1]
+                    y = index[2]
+                    data = segment[0] if t.axes != "SYX" else segment[0, ..., 0]
+                    if t.axes == "SYX":
+                        array[index[0], y:y + rows, :] = data[:rows, :shape[2]]
+                    elif t.axes == "YXS":
+                        array[y:y + rows, :, :] = data[:rows, :shape[1]]
+                    else:
+                        array[y:y + rows, :] = data[:rows, :shape[1], 0]
+                    del segment, data
+            except Exception as exc:
+                raise ScanError(f"{self.path}: cannot decode pixels: {exc}") from None
+            array.attrs["complete"] = True
+        return self._with_cache(store)
+
+    def _with_cache(self, store) -> "Scan":
+        import dataclasses
+
+        twin = Scan.__new__(Scan)
+        twin.__dict__.update(self.__getstate__())
+        twin._tiff = dataclasses.replace(self._tiff, cache=store)
+        return twin
 
     def info(self) -> dict:
         """``{"path", "width", "height", "page", "pages", "dpi"}`` for reports and outputs."""
@@ -199,11 +265,12 @@ class Scan:
             return to_rgb8(self._array[y0:y1, x0:x1], self._photometric)
         layout = self._tiff
         try:
-            z = self._open_tiff()
-            if layout.axes.startswith("S"):
-                px = np.moveaxis(np.asarray(z[:, y0:y1, x0:x1]), 0, -1)
+            if layout.striped and layout.cache is None and not layout.memmap:
+                px = self._read_strips(y0, y1, x0, x1)
+            elif layout.axes.startswith("S"):
+                px = np.moveaxis(np.asarray(self._open_tiff()[:, y0:y1, x0:x1]), 0, -1)
             else:
-                px = np.asarray(z[y0:y1, x0:x1])
+                px = np.asarray(self._open_tiff()[y0:y1, x0:x1])
         except ScanError:
             raise
         except Exception as exc:  # decoder errors: corrupt or truncated data
@@ -213,15 +280,79 @@ class Scan:
         except ScanError as exc:
             raise ScanError(f"{self.path}: {exc}") from None
 
-    def _open_tiff(self):
-        if self._zarr is None:
-            import tifffile
-            import zarr
+    def _read_strips(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Decode just the strips that rows ``y0:y1`` lie in (one file read, no per-strip overhead)."""
+        import threading
 
+        import tifffile
+
+        def open_strips():
             tif = tifffile.TiffFile(self.path)
-            store = tif.pages[self._tiff.page].aszarr()
-            self._zarr = zarr.open_array(store, mode="r")
-        return self._zarr
+            return tif, tif.pages[self._tiff.page], threading.Lock()
+
+        tif, page, lock = _shared(("strips", self.path, self._tiff.page), open_strips)
+        band, axes = self._tiff.band, self._tiff.axes
+        per_plane = -(-self.height // band)
+        planes = page.samplesperpixel if axes == "SYX" else 1
+        k0, k1 = y0 // band, (y1 - 1) // band + 1
+        indices = [p * per_plane + k for p in range(planes) for k in range(k0, k1)]
+        top = k0 * band
+        samples = page.samplesperpixel if axes != "YX" else 1
+        out = np.zeros((min(k1 * band, self.height) - top, x1 - x0, samples), page.dtype)
+        with lock:
+            segments = list(tif.filehandle.read_segments([page.dataoffsets[i] for i in indices],
+                                                         [page.databytecounts[i] for i in indices], indices))
+        for data, i in segments:
+            segment, (plane, _, y, _, _), shape = page.decode(data, i, jpegtables=page.jpegtables)
+            if segment is None:
+                continue
+            rows = min(shape[1], self.height - y)
+            if axes == "SYX":
+                out[y - top:y - top + rows, :, plane] = segment[0, :rows, x0:x1, 0]
+            else:
+                out[y - top:y - top + rows] = segment[0, :rows, x0:x1, :samples]
+        out = out[y0 - top:y1 - top]
+        return out[..., 0] if axes == "YX" else out
+
+    def _open_tiff(self):
+        import tifffile
+        import zarr
+
+        layout = self._tiff
+        if layout.cache is not None:
+            if self._zarr is None:
+                self._zarr = zarr.open_array(layout.cache, mode="r")
+            return self._zarr
+        if layout.memmap:
+            return _shared(("memmap", self.path, layout.page),
+                           lambda: tifffile.memmap(self.path, page=layout.page, mode="r"))
+        return _shared(("zarr", self.path, layout.page),
+                       lambda: zarr.open_array(tifffile.TiffFile(self.path).pages[layout.page].aszarr(), mode="r"))
+
+
+_OPEN: dict = {}
+_OPEN_LOCK = __import__("threading").Lock()
+#: Files kept open per process; Dask hands every tile task its own copy of a Scan, and they share these.
+OPEN_FILES = 8
+
+
+def _shared(key, opener):
+    """One open reader per (file, page) and process, however many Scan copies read it (an LRU of OPEN_FILES)."""
+    try:
+        st = os.stat(key[1])
+        key = (*key, st.st_size, st.st_mtime_ns)  # a rewritten file is opened afresh
+    except OSError:
+        pass
+    with _OPEN_LOCK:
+        if key in _OPEN:
+            _OPEN[key] = _OPEN.pop(key)  # most recently used last
+            return _OPEN[key]
+    reader = opener()
+    with _OPEN_LOCK:
+        reader = _OPEN.setdefault(key, reader)
+        while len(_OPEN) > OPEN_FILES:
+            _OPEN.pop(next(iter(_OPEN)))
+    return reader
 
 
 def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) -> Scan:
@@ -276,6 +407,18 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
         _check_page(str(path), page, 1)
         return _open_decoded(path, head, max_pixels)
     raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG or JPEG 2000)")
+
+
+def count_pages(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """Pages of a multi-page TIFF (read from its header); 1 for any other file, which is not opened here."""
+    try:
+        with open(source, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return 1  # said properly when the scan is opened
+    if head in _TIFF_MAGIC:
+        return open_scan(source, max_pixels=max_pixels).pages
+    return 1
 
 
 def _check_page(name: str, index: int, pages: int) -> None:
@@ -351,7 +494,12 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
                     f"but the file has {size} bytes"
                 )
             colormap = page.colormap if photometric == "palette" else None
-            layout = _TiffLayout(index, axes, photometric, int(page.bitspersample), colormap)
+            chunks = page.chunks
+            band = int(chunks[1] if axes == "SYX" and len(chunks) == 3 else chunks[0])
+            segment_bytes = int(np.prod(chunks)) * page.dtype.itemsize if page.dtype is not None else 0
+            memmap = bool(page.is_memmappable) and page.dtype is not None and page.bitspersample % 8 == 0
+            layout = _TiffLayout(index, axes, photometric, int(page.bitspersample), colormap, band,
+                                 not page.is_tiled, segment_bytes, memmap)
             dpi = _tiff_dpi(page)
     except ScanError:
         raise

@@ -63,9 +63,7 @@ def render(result, fmt: str) -> bytes:
         UTF-8 text of the file.
     """
     if fmt == "json":
-        import json
-
-        return (json.dumps(result.to_dict(), indent=1) + "\n").encode()
+        return result.to_json()
     if fmt == "alto":
         from bigocr.writers.alto import alto_bytes as make
     elif fmt == "page":
@@ -106,28 +104,25 @@ def _umask() -> int:
     return mask
 
 
-def write_outputs(result, out, formats=("json",)) -> list[Path]:
+def write_outputs(result, out, formats=("json",)) -> list[str]:
     """Write ``result`` into folder ``out`` in each of ``formats``.
 
     Parameters
     ----------
     result : bigocr.Result
-    out : str or Path
-        An existing folder.
+    out : str, Path or OutDir
+        An existing folder (a path or an fsspec URL).
     formats : str or sequence of str
         ``"json,alto"`` or ``["json", "alto"]``; see :data:`FORMATS`.
 
     Returns
     -------
-    list of Path
-        The files written, ``words.json`` last, so its presence means every
+    list of str
+        Where the files were written, ``words.json`` last, so its presence means every
         other output is complete.
     """
-    out = Path(out)
+    from bigocr.outdir import OutDir
+
+    out = out if isinstance(out, OutDir) else OutDir(out)
     names = sorted(parse_formats(formats), key=lambda f: f == "json")
-    paths = []
-    for fmt in names:
-        path = out / FORMATS[fmt]
-        write_bytes_atomic(path, render(result, fmt))
-        paths.append(path)
-    return paths
+    return [out.write_bytes(FORMATS[fmt], render(result, fmt)) for fmt in names]

@@ -1,0 +1,187 @@
+"""Real clusters: `dask scheduler` and `dask worker` processes on loopback, workers that die."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+import bigocr
+from bigocr.merge.stitch import done_tiles, open_maps
+from bigocr.testing import FakeDetector, ScriptedDetector, make_page
+
+pytestmark = pytest.mark.slow
+
+
+def _words(result):
+    return [w.to_dict() for w in result.words]
+
+
+def _start_cluster(tmp_path, workers):
+    """A scheduler and ``workers`` (a list of extra-argument lists) as separate processes."""
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
+    for extra in workers:
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file", str(sched_file),
+                                       "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1", *extra],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+    deadline = time.time() + 60
+    while not sched_file.exists():
+        assert time.time() < deadline, "dask scheduler did not start"
+        time.sleep(0.2)
+    address = json.loads(sched_file.read_text())["address"]
+    from distributed import Client
+
+    client = Client(address, timeout="30s")
+    client.wait_for_workers(len(workers), timeout=60)
+    return address, client, procs
+
+
+def _stop(client, procs):
+    client.close()
+    for p in procs[::-1]:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    address, client, procs = _start_cluster(tmp_path_factory.mktemp("cluster"),
+                                            [["--name", "cpu"], ["--name", "gpu", "--resources", "GPU=1"]])
+    yield address, client
+    _stop(client, procs)
+
+
+def test_run_on_a_running_cluster_to_a_file_url(tmp_path, cluster, tiled_scan):
+    address, client = cluster
+    path, clean = tiled_scan
+    result = bigocr.detect(path, max_side=512, detector=FakeDetector(), scheduler=address,
+                           out=f"file://{tmp_path}/out", formats="json,alto")
+    assert _words(result) == _words(clean) and len(result.words) > 200
+    assert (tmp_path / "out" / "words.json").exists() and (tmp_path / "out" / "alto.xml").exists()
+    for name in ("region", "affinity"):
+        assert np.array_equal(open_maps(tmp_path / "out" / "maps.zarr")[name][:],
+                              open_maps(clean.out / "maps.zarr")[name][:])
+    # Torch threads were set per worker (Dask starts them with OMP_NUM_THREADS=1): cores / 1 thread.
+    threads = client.run(lambda: __import__("torch").get_num_threads())
+    cores = client.run(lambda: len(os.sched_getaffinity(0)))
+    assert threads == cores
+    # The detector plugin is gone from the workers once the run is over.
+    assert not any(any(n.startswith("bigocr") for n in names)
+                   for names in client.run(lambda dask_worker: list(dask_worker.plugins)).values())
+
+
+def test_the_environment_variable_names_the_cluster(tmp_path, cluster, tiled_scan, monkeypatch):
+    address, _ = cluster
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    result = bigocr.detect(tiled_scan[0], max_side=512, detector=FakeDetector(), out=tmp_path / "out")
+    assert _words(result) == _words(tiled_scan[1])
+
+
+def test_the_model_is_loaded_once_per_worker(tmp_path, cluster, random_weights):
+    """CRAFT weights: the plugin loads the network when it is installed; tiles reuse it."""
+    address, client = cluster
+    page, _ = make_page(700, 500, words=30, seed=5)
+    result = bigocr.detect(page, max_side=256, detector=random_weights, scheduler=address, device="cpu")
+    assert result.tiles["count"] > 4
+    cached = client.run(lambda: len(__import__("bigocr.detector.weights", fromlist=["_CACHE"])._CACHE))
+    assert set(cached.values()) == {1}
+
+
+def test_gpu_resources_go_to_the_gpu_worker_and_missing_ones_fail_fast(tmp_path, cluster, tiled_scan,
+                                                                       random_weights):
+    address, client = cluster
+    result = bigocr.detect(tiled_scan[0], max_side=512, detector=ScriptedDetector(calls=str(tmp_path)),
+                           scheduler=address, resources="GPU=1")
+    assert _words(result) == _words(tiled_scan[1])
+    t0 = time.perf_counter()
+    with pytest.raises(bigocr.ClusterError, match="offers resources TPU=1.*--resources TPU=1"):
+        bigocr.detect(tiled_scan[0], max_side=512, detector=FakeDetector(), scheduler=address, resources={"TPU": 1})
+    assert time.perf_counter() - t0 < 10
+    # --device cuda on a cluster asks for GPU=1 by default; the worker offering it has no CUDA here,
+    # so loading the model there fails at once, naming the worker (the CPU worker is not asked to).
+    t0 = time.perf_counter()
+    with pytest.raises(bigocr.ClusterError, match="worker tcp://127.0.0.1:.*no CUDA GPU"):
+        bigocr.detect(tiled_scan[0], max_side=512, detector=random_weights, scheduler=address, device="cuda")
+    assert time.perf_counter() - t0 < 30
+
+
+def test_an_unreachable_scheduler_is_named():
+    with pytest.raises(bigocr.ParameterError, match="cannot reach the Dask scheduler"):
+        bigocr.detect(np.zeros((64, 64), np.uint8), max_side=64, detector=FakeDetector(),
+                      scheduler="tcp://127.0.0.1:9")
+
+
+def test_kill_9_of_a_dask_worker_mid_run(tmp_path, tiled_scan):
+    """One of two worker processes is SIGKILLed while tiles run: the job completes, output identical."""
+    address, client, procs = _start_cluster(tmp_path, [["--no-nanny"], ["--no-nanny"]])
+    try:
+        calls = tmp_path / "calls"
+        calls.mkdir()
+        pids = client.run(os.getpid)
+        out = {}
+
+        def run():
+            out["result"] = bigocr.detect(tiled_scan[0], max_side=512, scheduler=address, out=tmp_path / "out",
+                                          detector=ScriptedDetector(delay=0.15, calls=str(calls)))
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.time() + 60
+        while len(os.listdir(calls)) < 6:
+            assert time.time() < deadline and worker.is_alive()
+            time.sleep(0.05)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)
+        worker.join(120)
+        assert not worker.is_alive()
+        result = out["result"]
+        assert _words(result) == _words(tiled_scan[1])
+        assert len(client.scheduler_info()["workers"]) == 1
+        for name in ("region", "affinity"):
+            assert np.array_equal(open_maps(tmp_path / "out" / "maps.zarr")[name][:],
+                                  open_maps(tiled_scan[1].out / "maps.zarr")[name][:])
+    finally:
+        _stop(client, procs)
+
+
+def test_os_exit_inside_a_task_on_a_process_cluster(tmp_path, tiled_scan):
+    """A worker process dies inside a tile (os._exit); Dask reruns the tile elsewhere; output identical."""
+    from distributed import Client, LocalCluster
+
+    marker = tmp_path / "crashed"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as lc, \
+            Client(lc) as client:
+        result = bigocr.detect(tiled_scan[0], max_side=512, scheduler=client, out=tmp_path / "out",
+                               detector=ScriptedDetector(crash_marker=str(marker)))
+    assert marker.exists(), "no worker died: the test did not test anything"
+    assert _words(result) == _words(tiled_scan[1])
+    group = open_maps(tmp_path / "out" / "maps.zarr")
+    assert len(done_tiles(group)) == result.tiles["count"]
+    for name in ("region", "affinity"):
+        assert np.array_equal(group[name][:], open_maps(tiled_scan[1].out / "maps.zarr")[name][:])
+
+
+def test_batch_on_a_cluster(tmp_path, cluster, tiled_scan):
+    address, _ = cluster
+    from bigocr.batch import detect_batch
+
+    page, _ = make_page(600, 500, words=40, seed=9)
+    tifffile.imwrite(tmp_path / "two.tif", np.stack([page, page[::-1].copy()]), photometric="rgb")
+    items = detect_batch([tiled_scan[0], tmp_path / "two.tif"], f"file://{tmp_path}/batch", scheduler=address,
+                         detector=FakeDetector(), max_side=512, in_flight=3)
+    assert [(it.page, it.state) for it in items] == [(1, "done"), (1, "done"), (2, "done")]
+    assert items[0].words == len(tiled_scan[1].words)
+    assert (tmp_path / "batch" / "two" / "page-0002" / "words.json").exists()
