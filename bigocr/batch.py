@@ -199,8 +199,13 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
             with lock:
                 scans_bar.update()
 
-        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bigocr-scan") as pool:
+        pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bigocr-scan")
+        try:
             list(pool.map(run_one, pages))
+        except BaseException:  # Ctrl-C: start nothing more; closing the cluster stops the scans in flight
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     try:
         root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode())
