@@ -97,7 +97,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  low_text: float = 0.4, refiner=None, invert: str = "none", device: str = "auto",
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
-                 resources=None, in_flight: int = IN_FLIGHT, on_failure=None) -> list[BatchItem]:
+                 resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
+                 margin: int | None = None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -125,14 +126,15 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         One per page, in input order.  A scan that cannot be read gets one
         ``failed`` item; the batch goes on past it.
     """
-    from bigocr.pipeline import _execute, _on_cluster, _open_job, _progress, _resources, _runner, resolve_detector
+    from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, resolve_detector,
+                                 with_margin)
 
     sources = [str(s) for s in sources] + (read_list(list_file) if list_file is not None else [])
     if not sources:
         raise ParameterError("no scans given: pass SCAN... or --list FILE")
     if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
         raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin)
     formats = parse_formats(formats)
     resources = _resources(resources, scheduler, device)
     root = OutDir(out_dir)
@@ -142,6 +144,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     run_device = getattr(det, "device", None)
     if params.invert == "both":
         det = InvertBoth(det)
+    params = with_margin(params, det)
 
     def report_failure(item):
         if on_failure is not None:

@@ -72,6 +72,11 @@ def _job_options(cmd) -> None:
     """Options shared by ``run`` and ``batch``."""
     cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
                      help="cap on a tile's longer side in scan pixels (default: 2560)")
+    cmd.add_argument("--tiling", choices=("thirds", "grid"), default="thirds",
+                     help="thirds (default): recursive half-size thirds; grid: a flat grid, each tile reading "
+                          "a context margin around the core it owns (fewer pixels)")
+    cmd.add_argument("--margin", type=_positive_int, metavar="PX",
+                     help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
                      help="CRAFT weights: reference .pth, bigocr .safetensors, or craft-mlt-25k once downloaded")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
@@ -145,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("scan", metavar="SCAN")
     plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
+    plan.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
+    plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
+                      help="the grid's context margin (default here: 256)")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
     plan.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
@@ -194,7 +202,7 @@ def _cmd_run(args) -> int:
         out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
-        resources=args.resources,
+        resources=args.resources, tiling=args.tiling, margin=args.margin,
     )
     if not args.quiet:
         run = result.run
@@ -226,6 +234,7 @@ def _cmd_batch(args) -> int:
         device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
+        tiling=args.tiling, margin=args.margin,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:
@@ -236,15 +245,21 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from bigocr.tiler.plan import plan_tiles
+    from bigocr.tiler.plan import plan_grid, plan_tiles
     from bigocr.tiler.scan import open_scan
 
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
-    plan = plan_tiles(scan.height, scan.width, args.max_side)
+    if args.tiling == "grid":
+        plan = plan_grid(scan.height, scan.width, args.max_side, args.margin)
+    else:
+        plan = plan_tiles(scan.height, scan.width, args.max_side)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
-    print(f"recursion   depth {s['depth']}, {s['leaves']} leaves")
+    if s["scheme"] == "grid":
+        print(f"grid        context margin {s['margin']} px around each tile's core")
+    else:
+        print(f"recursion   depth {s['depth']}, {s['leaves']} leaves")
     print(f"tiles       {s['count']} distinct ({s['grid'][0]} rows x {s['grid'][1]} columns), "
           f"largest {s['max_tile'][1]} x {s['max_tile'][0]} px")
     print(f"pixels      {s['pixels_ratio']:.2f}x the scan ({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
@@ -280,6 +295,11 @@ def _guarded(fn, verbose: bool) -> int:
     except KeyboardInterrupt:
         print("bigocr: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `bigocr plan ... | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug, not a user error
         if verbose:
             logging.exception("internal error")

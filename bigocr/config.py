@@ -11,6 +11,7 @@ from bigocr.tiler.plan import MIN_MAX_SIDE
 __all__ = ["Params"]
 
 INVERT_MODES = ("none", "both")
+TILINGS = ("thirds", "grid")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Params:
         Also make CRAFT's polygons.
     invert : {"none", "both"}
         ``"both"`` also runs the detector on the inverted tile and keeps the maximum.
+    tiling : {"thirds", "grid"}
+        The recursive half-size thirds, or a flat grid whose tiles read a
+        context margin around the core they own.
+    margin : int or None
+        The grid's context margin in scan pixels; None measures it from the
+        detector (:func:`bigocr.detector.infer.context_margin`).
     """
 
     max_side: int = 2560
@@ -39,6 +46,8 @@ class Params:
     low_text: float = 0.4
     poly: bool = False
     invert: str = "none"
+    tiling: str = "thirds"
+    margin: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
@@ -47,6 +56,11 @@ class Params:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise ParameterError(f"{name} must be a number, got {value!r}")
+        if self.tiling not in TILINGS:
+            raise ParameterError(f"tiling must be one of {', '.join(TILINGS)}, got {self.tiling!r}")
+        if self.margin is not None and (not isinstance(self.margin, int) or isinstance(self.margin, bool)
+                                        or self.margin < 0):
+            raise ParameterError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
         if self.invert not in INVERT_MODES:
             raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
 

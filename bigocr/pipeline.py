@@ -37,7 +37,7 @@ from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
 from bigocr.result import Result
-from bigocr.tiler.plan import TilePlan, plan_tiles
+from bigocr.tiler.plan import TilePlan, plan_grid, plan_tiles
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
@@ -223,7 +223,10 @@ def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
 def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
               formats, preview: bool, heatmap: bool, scan: Scan | None = None) -> _Job:
     scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
-    plan = plan_tiles(scan.height, scan.width, params.max_side)
+    if params.tiling == "grid":
+        plan = plan_grid(scan.height, scan.width, params.max_side, params.margin)
+    else:
+        plan = plan_tiles(scan.height, scan.width, params.max_side)
     summary = plan.summary()
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
@@ -362,6 +365,19 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
     return result
 
 
+def with_margin(params: Params, detector) -> Params:
+    """``params`` with the grid's context margin measured from ``detector`` where it is not given."""
+    if params.tiling != "grid" or params.margin is not None:
+        return params
+    from dataclasses import replace
+
+    from bigocr.detector.infer import context_margin
+
+    margin = context_margin(detector)
+    log.info("context margin measured from the detector: %d px", margin)
+    return replace(params, margin=margin)
+
+
 def _resources(resources, scheduler, device: str) -> dict | None:
     """Dask resources each tile task needs: the given ones, or ``GPU=1`` for a CUDA device on a cluster."""
     if isinstance(resources, str):
@@ -394,7 +410,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
-           resources=None) -> Result:
+           resources=None, tiling: str = "thirds", margin: int | None = None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -450,6 +466,13 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         Also write ``out/preview.png`` (the scan shrunk to 4000 px, words drawn).
     heatmap : bool
         Also write ``out/heatmap-region.png`` and ``out/heatmap-affinity.png``.
+    tiling : {"thirds", "grid"}
+        ``"thirds"``: the recursive half-size thirds; ``"grid"``: a flat grid of
+        tiles of up to ``max_side``, each owning its core and reading ``margin``
+        pixels of context around it (fewer tiles and pixels).
+    margin : int, optional
+        The grid's context in scan pixels; default: measured from the detector
+        by feeding it an impulse (:func:`bigocr.detector.infer.context_margin`).
     resources : dict or str, optional
         Dask resources each tile task needs on a cluster, e.g. ``{"GPU": 1}``
         or ``"GPU=1"``; default ``GPU=1`` when ``device`` is CUDA and the run is
@@ -483,7 +506,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin)
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)
@@ -496,6 +519,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
         detector = InvertBoth(detector)
+    params = with_margin(params, detector)
     job = _open_job(source, params=params, detector_info=(model, run_device), out=out, force=force,
                     max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap, scan=scan)
     if job.state == "complete":

@@ -207,3 +207,22 @@ def test_a_line_across_the_whole_page_is_one_word():
     assert len(result.words) == len(ref) == 2
     assert sorted(map(_key, result.words)) == sorted(map(_key, ref))
     assert max(w.box[:, 0].max() - w.box[:, 0].min() for w in result.words) > 2900
+
+
+def test_grid_tiling_gives_the_same_words_with_fewer_pixels(tmp_path, big_page):
+    """--tiling grid: the margin is measured from the detector; maps equal the untiled maps exactly."""
+    from bigocr.detector.infer import context_margin
+
+    page, _ = big_page
+    det = FakeDetector()
+    assert context_margin(det) == 8  # 5 x 5 region and 11 x 3 link boxes: 5 px each way, in whole map pixels
+    grid = bigocr.detect(page, max_side=512, detector=det, tiling="grid", out=tmp_path / "grid")
+    thirds = bigocr.detect(page, max_side=512, detector=det, scheduler="synchronous")
+    assert grid.tiles["scheme"] == "grid" and grid.params["margin"] == 8
+    assert grid.tiles["count"] < thirds.tiles["count"] / 2 and grid.tiles["pixels"] < 0.6 * thirds.tiles["pixels"]
+    region, affinity = det(page)
+    maps = open_maps(tmp_path / "grid" / "maps.zarr")
+    assert np.array_equal(maps["region"][:], region) and np.array_equal(maps["affinity"][:], affinity)
+    assert sorted(map(_key, grid.words)) == sorted(map(_key, thirds.words))
+    with pytest.raises(bigocr.ParameterError, match="leaves no core"):
+        bigocr.detect(page, max_side=128, detector=det, tiling="grid", margin=60)

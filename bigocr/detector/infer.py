@@ -19,7 +19,7 @@ import torch
 from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.errors import ParameterError
 
-__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps"]
+__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps", "context_margin"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -157,3 +157,50 @@ class InvertBoth:
         r1, a1 = check_maps(tile, self.detector(tile))
         r2, a2 = check_maps(tile, self.detector(255 - tile))
         return np.maximum(r1, r2), np.maximum(a1, a2)
+
+
+def context_margin(detector, size: int = 512, tol: float = 1e-3) -> int:
+    """Context a tile needs beyond what it owns, measured from the detector itself (as StarDist does).
+
+    Runs ``detector`` on a white ``size`` x ``size`` tile and on the same tile
+    with a black 3 x 3 dot in the middle, and finds the farthest map pixel
+    whose region or affinity score changed by more than ``tol`` times the
+    largest change: pixels that far from a tile's inner edge see everything
+    the whole-image maps would see there.
+
+    Starts with a ``size`` px tile and doubles it while the change reaches
+    near its edges.
+
+    Returns
+    -------
+    int
+        The margin in scan pixels (even), at least 2.
+    """
+    while True:
+        try:
+            return _impulse_reach(detector, size, tol)
+        except _TooSmall:
+            if size >= 4096:
+                raise ParameterError("the detector's context reaches beyond 4096 px; pass a margin") from None
+            size *= 2
+
+
+class _TooSmall(Exception):
+    pass
+
+
+def _impulse_reach(detector, size: int, tol: float) -> int:
+    blank = np.full((size, size, 3), 255, np.uint8)
+    dot = blank.copy()
+    c = size // 2
+    dot[c - 1:c + 2, c - 1:c + 2] = 0
+    r0, a0 = check_maps(blank, detector(blank))
+    r1, a1 = check_maps(dot, detector(dot))
+    change = np.maximum(np.abs(r1 - r0), np.abs(a1 - a0))
+    if not change.max() > 0:
+        return 2
+    ys, xs = np.nonzero(change > tol * change.max())
+    reach = int(max(np.abs(ys - c // 2).max(), np.abs(xs - c // 2).max())) + 1
+    if reach >= size // 4 - 1:
+        raise _TooSmall()
+    return 2 * reach

@@ -29,7 +29,7 @@ from functools import cached_property
 
 from bigocr.errors import ParameterError
 
-__all__ = ["AxisPlan", "Tile", "TilePlan", "plan_tiles", "recursive_leaves", "MIN_MAX_SIDE"]
+__all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid", "recursive_leaves", "MIN_MAX_SIDE"]
 
 #: Smallest accepted ``max_side``: below it tiles would hold too little context.
 MIN_MAX_SIDE = 64
@@ -179,16 +179,14 @@ class Tile:
 
 @dataclass(frozen=True)
 class TilePlan:
-    """The recursive-thirds tile plan of a scan.
-
-    Build it with :func:`plan_tiles`.
-    """
+    """A tile plan of a scan: the recursive thirds (:func:`plan_tiles`) or a flat grid (:func:`plan_grid`)."""
 
     height: int
     width: int
     max_side: int
     rows: AxisPlan = field(repr=False)
     cols: AxisPlan = field(repr=False)
+    scheme: str = "thirds"
 
     @property
     def map_shape(self) -> tuple[int, int]:
@@ -207,8 +205,8 @@ class TilePlan:
 
     @property
     def leaves(self) -> int:
-        """Leaves of the recursion, before identical ones are merged (``3**depth``)."""
-        return 3**self.depth
+        """Leaves of the recursion, before identical ones are merged (``3**depth``); the tiles of a grid."""
+        return 3**self.depth if self.scheme == "thirds" else self.rows.count * self.cols.count
 
     @cached_property
     def tiles(self) -> tuple[Tile, ...]:
@@ -244,8 +242,10 @@ class TilePlan:
     def summary(self) -> dict:
         """Plain figures of the plan, for ``words.json`` and ``bigocr plan``."""
         scan = self.height * self.width
+        extra = {"margin": self.rows.margin} if self.scheme == "grid" else {}
         return {
-            "scheme": "thirds",
+            "scheme": self.scheme,
+            **extra,
             "max_side": self.max_side,
             "depth": self.depth,
             "leaves": self.leaves,
@@ -258,6 +258,87 @@ class TilePlan:
             "map_shape": list(self.map_shape),
             "chunks": list(self.chunks),
         }
+
+
+@dataclass(frozen=True)
+class GridAxis:
+    """One axis of a flat grid: cores of equal size, each read with ``margin`` scan pixels of context.
+
+    Each window owns exactly its core (a whole number of map chunks); windows
+    are at most ``max_side`` long.  The interface is :class:`AxisPlan`'s.
+    """
+
+    length: int
+    max_side: int
+    margin: int
+
+    @property
+    def map_length(self) -> int:
+        return _map_length(self.length)
+
+    @cached_property
+    def _core(self) -> tuple[int, int]:
+        """``(core, chunk)`` in map pixels: the core is a whole number of chunks of at most MAX_CHUNK."""
+        if self.length <= self.max_side:
+            return self.map_length, min(self.map_length, MAX_CHUNK)
+        most = (self.max_side - 2 * self.margin) // 2
+        if most < 16:
+            raise ParameterError(f"max_side {self.max_side} leaves no core after a context margin of "
+                                 f"{self.margin} px on each side; raise --max-side")
+        pieces = -(-most // MAX_CHUNK)
+        chunk = most // pieces
+        return chunk * pieces, chunk
+
+    @property
+    def chunk(self) -> int:
+        return self._core[1]
+
+    @property
+    def count(self) -> int:
+        return -(-self.map_length // self._core[0])
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.count == 1 else 1
+
+    @cached_property
+    def owned(self) -> tuple[tuple[int, int], ...]:
+        core = self._core[0]
+        return tuple((k * core, min((k + 1) * core, self.map_length)) for k in range(self.count))
+
+    @cached_property
+    def windows(self) -> tuple[tuple[int, int], ...]:
+        if self.count == 1:
+            return ((0, self.length),)
+        return tuple((max(0, 2 * a - self.margin), min(self.length, 2 * b + self.margin)) for a, b in self.owned)
+
+    def multiplicity(self) -> tuple[int, ...]:
+        return (1,) * self.count
+
+
+def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) -> "TilePlan":
+    """A flat grid of tiles of up to ``max_side``, each owning its core and reading ``margin`` px around it.
+
+    Parameters
+    ----------
+    height, width : int
+        Scan size in pixels.
+    max_side : int
+        Cap on a tile's longer side in scan pixels.
+    margin : int
+        Context read beyond the core on each inner side, in scan pixels (rounded
+        up to even); measure it from the detector with
+        :func:`bigocr.detector.infer.context_margin`.
+    """
+    _check_size(height, width, max_side)
+    if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
+        raise ParameterError(f"margin must be a whole number of pixels >= 0, got {margin!r}")
+    margin += margin % 2
+    plan = TilePlan(height, width, max_side, GridAxis(height, max_side, margin), GridAxis(width, max_side, margin),
+                    scheme="grid")
+    _check_axis(plan.rows, depth_margin=False)
+    _check_axis(plan.cols, depth_margin=False)
+    return plan
 
 
 def _split_depths(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -294,6 +375,15 @@ def plan_tiles(height: int, width: int, max_side: int = 2560) -> TilePlan:
     >>> plan.leaves, len(plan.tiles)
     (243, 105)
     """
+    _check_size(height, width, max_side)
+    kr, kc = _split_depths(height, width, max_side)
+    plan = TilePlan(height, width, max_side, AxisPlan(height, kr), AxisPlan(width, kc))
+    _check_axis(plan.rows)
+    _check_axis(plan.cols)
+    return plan
+
+
+def _check_size(height: int, width: int, max_side: int) -> None:
     for name, value in (("height", height), ("width", width), ("max_side", max_side)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ParameterError(f"{name} must be an integer, got {value!r}")
@@ -304,21 +394,16 @@ def plan_tiles(height: int, width: int, max_side: int = 2560) -> TilePlan:
             f"max_side must be >= {MIN_MAX_SIDE} pixels, got {max_side}; "
             "the detector needs context around every pixel (2560 suits CPUs, 4096+ GPUs)"
         )
-    kr, kc = _split_depths(height, width, max_side)
-    plan = TilePlan(height, width, max_side, AxisPlan(height, kr), AxisPlan(width, kc))
-    _check_axis(plan.rows)
-    _check_axis(plan.cols)
-    return plan
 
 
-def _check_axis(axis: AxisPlan) -> None:
+def _check_axis(axis: AxisPlan, depth_margin: bool = True) -> None:
     """Internal invariants: owned ranges partition the map and sit deep in their windows."""
     owned, windows = axis.owned, axis.windows
     assert owned[0][0] == 0 and owned[-1][1] == axis.map_length
     for (a0, a1), (b0, _), (w0, w1) in zip(owned, owned[1:] + ((axis.map_length, None),), windows):
         assert a0 < a1 == b0, (owned, axis)
         m0, m1 = w0 // 2, (w1 + 1) // 2
-        margin = (m1 - m0) / 8
+        margin = (m1 - m0) / 8 if depth_margin else axis.margin // 2
         assert m0 <= a0 and a1 <= m1, (owned, windows)
         assert w0 == 0 or a0 - m0 >= margin, (axis, a0, m0, margin)
         assert w1 == axis.length or m1 - a1 >= margin, (axis, a1, m1, margin)
