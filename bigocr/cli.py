@@ -245,14 +245,11 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from bigocr.tiler.plan import plan_grid, plan_tiles
+    from bigocr.tiler.plan import make_plan
     from bigocr.tiler.scan import open_scan
 
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
-    if args.tiling == "grid":
-        plan = plan_grid(scan.height, scan.width, args.max_side, args.margin)
-    else:
-        plan = plan_tiles(scan.height, scan.width, args.max_side)
+    plan = make_plan(scan.height, scan.width, args.max_side, args.tiling, args.margin)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")

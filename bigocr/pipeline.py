@@ -37,7 +37,7 @@ from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
 from bigocr.result import Result
-from bigocr.tiler.plan import TilePlan, plan_grid, plan_tiles
+from bigocr.tiler.plan import TilePlan, make_plan
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
@@ -139,10 +139,11 @@ def _inspect_out(job: _Job, force: bool) -> None:
     existing = [name for name in OUTPUT_NAMES if out.exists(name)]
     if not existing:
         return
-    stored = None
+    group = stored = None
     if out.exists("maps.zarr"):
         try:
-            stored = open_maps(out.zarr_store("maps.zarr")).attrs.get("bigocr")
+            group = open_maps(out.zarr_store("maps.zarr"))
+            stored = group.attrs.get("bigocr")
         except Exception:  # not a zarr group, or a torn one
             stored = None
     if force:
@@ -164,7 +165,7 @@ def _inspect_out(job: _Job, force: bool) -> None:
         job.state = "complete"
         return
     job.state = "resume"
-    job.done = done_tiles(open_maps(out.zarr_store("maps.zarr")))
+    job.done = done_tiles(group)
 
 
 class _Runner:
@@ -223,10 +224,7 @@ def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
 def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
               formats, preview: bool, heatmap: bool, scan: Scan | None = None) -> _Job:
     scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
-    if params.tiling == "grid":
-        plan = plan_grid(scan.height, scan.width, params.max_side, params.margin)
-    else:
-        plan = plan_tiles(scan.height, scan.width, params.max_side)
+    plan = make_plan(scan.height, scan.width, params.max_side, params.tiling, params.margin)
     summary = plan.summary()
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
@@ -305,14 +303,13 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
         t_tiles = time.perf_counter()
         reports = runner.run(scan, todo, maps, on_tile)
         t_label = time.perf_counter()
-        log.info("%d tiles computed in %.1f s", len(todo), t_label - t_tiles)
         block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
         region, affinity = group["region"], group["affinity"]
         comps = label_components(region, affinity, low_text=params.low_text, link_threshold=params.link_threshold,
                                  block=block)
         t_boxes = time.perf_counter()
-        log.info("tiles done in %.1f s; %d components labelled in %.1f s", t_label - t_tiles, len(comps),
-                 t_boxes - t_label)
+        log.info("%d tiles computed in %.1f s; %d components labelled in %.1f s", len(todo), t_label - t_tiles,
+                 len(comps), t_boxes - t_label)
         words = extract_words(region, affinity, comps, text_threshold=params.text_threshold, low_text=params.low_text,
                               link_threshold=params.link_threshold, poly=params.poly, block=block)
         order, layout = analyse_layout([w.box for w in words]).renumbered()
@@ -395,9 +392,8 @@ def _resources(resources, scheduler, device: str) -> dict | None:
         if not isinstance(resources, dict):
             raise ParameterError(f"resources must be a dict such as {{'GPU': 1}}, got {type(resources).__name__}")
         return dict(resources) or None
-    if scheduler not in (None, "synchronous") or os.environ.get("DASK_SCHEDULER_ADDRESS"):
-        if str(device).startswith("cuda"):
-            return {"GPU": 1}
+    if _on_cluster(scheduler) and str(device).startswith("cuda"):
+        return {"GPU": 1}
     return None
 
 

@@ -72,8 +72,7 @@ class Result:
         """
         import json
 
-        doc = self.to_dict_head()
-        head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items() if k not in ("words", "blocks"))
+        head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in self.to_dict_head().items())
         parts = ["{\n", head, ',\n "words": [']
         parts.append(",".join("\n  " + json.dumps(w.to_dict()) for w in self.words))
         parts.append('\n ],\n "blocks": [')

@@ -29,7 +29,7 @@ from functools import cached_property
 
 from bigocr.errors import ParameterError
 
-__all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid", "recursive_leaves", "MIN_MAX_SIDE"]
+__all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid", "make_plan", "recursive_leaves", "MIN_MAX_SIDE"]
 
 #: Smallest accepted ``max_side``: below it tiles would hold too little context.
 MIN_MAX_SIDE = 64
@@ -339,6 +339,16 @@ def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) 
     _check_axis(plan.rows, depth_margin=False)
     _check_axis(plan.cols, depth_margin=False)
     return plan
+
+
+def make_plan(height: int, width: int, max_side: int = 2560, tiling: str = "thirds",
+              margin: int | None = None) -> "TilePlan":
+    """The plan of ``tiling``: :func:`plan_tiles` (``"thirds"``) or :func:`plan_grid` (``"grid"``, with ``margin``)."""
+    if tiling == "grid":
+        return plan_grid(height, width, max_side, margin)
+    if tiling != "thirds":
+        raise ParameterError(f"tiling must be thirds or grid, got {tiling!r}")
+    return plan_tiles(height, width, max_side)
 
 
 def _split_depths(height: int, width: int, max_side: int) -> tuple[int, int]:
