@@ -98,7 +98,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
-                 margin: int | None = None) -> list[BatchItem]:
+                 margin: int | None = None, precision: str = "auto") -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -140,7 +140,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     root = OutDir(out_dir)
     root.check()
     root.mkdir()
-    det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler))
+    det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler), precision=precision)
     run_device = getattr(det, "device", None)
     if params.invert == "both":
         det = InvertBoth(det)

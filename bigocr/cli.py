@@ -99,6 +99,9 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--invert", choices=("none", "both"), default="none",
                      help="'both' also detects on the inverted scan (white-on-black text)")
     cmd.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    cmd.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                     help="network arithmetic: auto (default) = bf16 autocast where fast (GPU, CPU with AMX), "
+                          "else fp32")
     cmd.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (default: $DASK_SCHEDULER_ADDRESS, "
                           "else a local one)")
@@ -202,7 +205,7 @@ def _cmd_run(args) -> int:
         out=out, refiner=args.refiner, invert=args.invert, device=args.device, force=args.force,
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
-        resources=args.resources, tiling=args.tiling, margin=args.margin,
+        resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
     )
     if not args.quiet:
         run = result.run
@@ -234,7 +237,7 @@ def _cmd_batch(args) -> int:
         device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
-        tiling=args.tiling, margin=args.margin,
+        tiling=args.tiling, margin=args.margin, precision=args.precision,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:

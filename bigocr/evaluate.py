@@ -201,6 +201,7 @@ def main(argv=None) -> int:
                    help="group the words into lines and match them against the truth's lines")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per source")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("-v", "--verbose", action="store_true", help="figures per image")
@@ -221,7 +222,7 @@ def main(argv=None) -> int:
 
         from bigocr.detector.infer import CraftDetector
 
-        detector = CraftDetector.from_files(args.weights, device=args.device)
+        detector = CraftDetector.from_files(args.weights, device=args.device, precision=args.precision)
         name = detector.craft.name
 
         def detect_words(path, doc):

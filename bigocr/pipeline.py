@@ -56,7 +56,7 @@ def default_out(source) -> Path:
     return Path.cwd() / f"{Path(source).stem}.bigocr"
 
 
-def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool = True):
+def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool = True, precision: str = "auto"):
     """Turn ``detector`` (None, a weights path, or a callable) into ``(callable, model_info)``.
 
     ``resolve=False`` leaves ``device`` to be resolved on the workers.
@@ -71,10 +71,12 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
         if detector in PUBLISHED:
             detector = resolve_named(detector)
     if isinstance(detector, (str, os.PathLike)):
-        craft = CraftDetector.from_files(detector, refiner, device, resolve=resolve)
+        craft = CraftDetector.from_files(detector, refiner, device, resolve=resolve, precision=precision)
         return craft, craft.model_info
     if refiner is not None:
         raise ParameterError("refiner= applies to CRAFT weights; pass weights with it, not a callable detector")
+    if precision != "auto":
+        raise ParameterError("precision= applies to CRAFT weights; a callable detector chooses its own")
     if not callable(detector):
         raise ParameterError(f"detector must be None, a weights path or a callable, got {type(detector).__name__}")
     info = getattr(detector, "model_info", None) or {"name": getattr(detector, "__name__", type(detector).__name__),
@@ -406,7 +408,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
-           resources=None, tiling: str = "thirds", margin: int | None = None) -> Result:
+           resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto") -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -442,6 +444,9 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         ``"both"`` also detects on the inverted scan (white-on-black text).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    precision : {"auto", "fp32", "bf16"}
+        Arithmetic of the network: ``"auto"`` uses bfloat16 autocast where it is
+        fast (GPUs, CPUs with AMX) and float32 elsewhere.
     force : bool
         Remove results already in ``out`` and start again (needed when they
         come from another scan, model or parameters).
@@ -510,7 +515,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         raise ParameterError("preview and heatmap are written into an output folder; pass out=")
     resources = _resources(resources, scheduler, device)
     scan = open_scan(source, max_pixels=max_pixels, page=page)
-    detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler))
+    detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler),
+                                       precision=precision)
     log.info("detector: %s", model.get("name"))
     run_device = getattr(detector, "device", None)
     if params.invert == "both":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["FakeDetector", "ScriptedDetector", "make_page"]
+__all__ = ["FakeDetector", "PooledFakeDetector", "ScriptedDetector", "make_page"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,30 @@ class FakeDetector:
         region = (region[::2, ::2] / np.float32(25 * 255)).astype(np.float32)
         affinity = (link[::2, ::2] / np.float32(33 * 255) * np.float32(0.8)).astype(np.float32)
         return region, affinity
+
+
+@dataclass(frozen=True)
+class PooledFakeDetector(FakeDetector):
+    """:class:`FakeDetector` seen through a stride-16 max pool, as CRAFT's backbone sees a tile.
+
+    Pooling windows start at the tile's origin, so, like a trained CNN, this
+    detector is not shift invariant: a tile's maps equal the whole image's maps
+    only where the tile starts on the 16 px grid (and has the context).
+    """
+
+    model_info = {"name": "fake-darkness-pooled", "sha256": None}
+
+    def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(_pool8(m) for m in super().__call__(tile))
+
+
+def _pool8(m: np.ndarray) -> np.ndarray:
+    """8 x 8 max pool of a map (16 x 16 scan pixels) anchored at (0, 0), spread back over the map."""
+    h, w = m.shape
+    padded = np.zeros((-(-h // 8) * 8, -(-w // 8) * 8), m.dtype)
+    padded[:h, :w] = m
+    blocks = padded.reshape(padded.shape[0] // 8, 8, padded.shape[1] // 8, 8).max(axis=(1, 3))
+    return np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[:h, :w]
 
 
 @dataclass(frozen=True)

@@ -175,3 +175,28 @@ def test_invert_both_keeps_the_maximum():
     tile[:, 4:] = 255
     region, affinity = InvertBoth(dark_only)(tile)
     assert np.all(region == 1.0) and np.all(affinity == 0.5)
+
+
+def test_bf16_autocast_gives_float32_maps_close_to_fp32(tmp_path):
+    torch.manual_seed(1)
+    path = save_weights(CRAFT(0.25), tmp_path / "w.safetensors", name="t").path
+    tile = np.full((96, 130, 3), 255, np.uint8)
+    tile[20:40, 10:120] = 30
+    fp32 = CraftDetector.from_files(path, device="cpu", precision="fp32")(tile)
+    bf16 = CraftDetector.from_files(path, device="cpu", precision="bf16")(tile)
+    for a, b in zip(fp32, bf16):
+        assert b.dtype == np.float32 and b.shape == a.shape == (48, 65)
+        assert np.abs(a - b).max() <= 0.05 * np.abs(a).max()
+        assert not np.array_equal(a, b)  # bf16 really ran
+
+
+def test_precision_names_and_auto(tmp_path, craft_net):
+    from bigocr.detector.infer import fast_bf16, resolve_precision
+    from bigocr.errors import ParameterError
+
+    assert resolve_precision("auto", "cpu") == ("bf16" if fast_bf16("cpu") else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    path = save_weights(craft_net, tmp_path / "w.safetensors", name="t").path
+    with pytest.raises(ParameterError, match="precision must be auto, fp32 or bf16, got 'fp16'"):
+        CraftDetector.from_files(path, device="cpu", precision="fp16")
+    assert CraftDetector.from_files(path, device="cpu", precision="fp32").model_info["precision"] == "fp32"

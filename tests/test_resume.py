@@ -90,6 +90,9 @@ def test_a_complete_job_changes_nothing_and_says_so(tmp_path, random_weights, ca
     assert "another job" in err and "max_side 256 -> 320" in err and "--force" in err
     assert main(argv[:-1] + ["320", "--force"]) == 0
     assert json.loads((out / "words.json").read_text())["params"]["max_side"] == 320
+    # Other arithmetic gives other maps: not mixed into this job either.
+    assert main(argv[:-1] + ["320", "--precision", "fp32"]) == 5
+    assert "model precision 'auto' -> 'fp32'" in capsys.readouterr().err
 
 
 def test_a_changed_scan_is_not_resumed(tmp_path, tiled_scan):

@@ -111,6 +111,25 @@ def test_training_resumes_exactly(tmp_path):
         assert torch.equal(va, vb), k
     with pytest.raises(ValueError, match="other settings"):
         train(TrainConfig(out=str(tmp_path / "a"), **{**common, "crop": 96}), log=lambda s: None)
+    assert not (tmp_path / "a" / "train.lock").exists()
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path):
+    import subprocess
+
+    common = dict(steps=2, batch=1, crop=64, width=0.125, warmup=1, device="cpu")
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "train.lock").write_text(f"{holder.pid}\n")
+        with pytest.raises(ValueError, match=f"another bigocr train \\(pid {holder.pid}\\) is using this folder"):
+            train(TrainConfig(out=str(tmp_path / "run"), **common), log=lambda s: None)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone: its lock is stale and the run goes ahead.
+    assert train(TrainConfig(out=str(tmp_path / "run"), **common), log=lambda s: None)["step"] == 2
+    assert not (tmp_path / "run" / "train.lock").exists()
 
 
 def test_checkpoints_are_sharded_and_load_back(tmp_path):

@@ -19,7 +19,8 @@ import torch
 from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.errors import ParameterError
 
-__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps", "context_margin"]
+__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps", "context_margin",
+           "fast_bf16", "resolve_precision"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -59,6 +60,30 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def fast_bf16(device: str) -> bool:
+    """Whether bfloat16 autocast is fast on ``device``.
+
+    True on CUDA GPUs with bf16 support and on CPUs with AMX tiles (Intel
+    Sapphire Rapids and later), where oneDNN runs bf16 convolutions in
+    hardware; elsewhere bf16 is emulated and slower than float32.
+    """
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without the probe: assume no AMX
+        return False
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``"auto"`` becomes ``"bf16"`` where :func:`fast_bf16`, else ``"fp32"``."""
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ParameterError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
 def check_maps(tile: np.ndarray, maps) -> tuple[np.ndarray, np.ndarray]:
     """Validate a detector's output for ``tile``; returns contiguous float32 maps."""
     try:
@@ -83,16 +108,19 @@ class CraftDetector:
     Build it with :meth:`from_files`.  The object pickles as file identities
     only; each process loads the networks once, on first use (or :meth:`warm`),
     and reuses them.  ``device="auto"`` is resolved where the detector runs (a
-    Dask worker may have a GPU the client lacks).
+    Dask worker may have a GPU the client lacks), and so is
+    ``precision="auto"``: bfloat16 autocast where it is fast (GPUs, CPUs with
+    AMX), float32 elsewhere.
     """
 
     craft: Weights
     refiner: Weights | None = None
     device: str = "cpu"
+    precision: str = "auto"
 
     @classmethod
     def from_files(cls, weights: str | Path, refiner: str | Path | None = None, device: str = "auto",
-                   resolve: bool = True) -> "CraftDetector":
+                   resolve: bool = True, precision: str = "auto") -> "CraftDetector":
         """Check the weight files and return a detector; fails early on a bad file.
 
         With ``resolve=False`` the device is checked where the detector runs, not here.
@@ -103,7 +131,8 @@ class CraftDetector:
             raise ParameterError(f"{weights}: the LinkRefiner needs full-width CRAFT weights, these have width {craft.width}")
         if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
             resolve_device(device)  # raises the message
-        return cls(craft, ref, resolve_device(device) if resolve else device)
+        resolve_precision(precision, "cpu")  # checks the name
+        return cls(craft, ref, resolve_device(device) if resolve else device, precision)
 
     def warm(self) -> None:
         """Load the networks now (once per process), so a missing file or device fails here."""
@@ -115,17 +144,19 @@ class CraftDetector:
     @property
     def model_info(self) -> dict:
         """Name and sha256 of the weights, as recorded in ``words.json``."""
-        info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT", "width": self.craft.width}
+        info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT", "width": self.craft.width,
+                "precision": self.precision}
         if self.refiner is not None:
             info["refiner"] = {"name": self.refiner.name, "sha256": self.refiner.sha256}
         return info
 
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = resolve_device(self.device)
+        bf16 = resolve_precision(self.precision, device) == "bf16"
         net = load_network(self.craft, device)
         h, w = map_shape(tile.shape)
-        with torch.inference_mode():
-            x = preprocess(tile).to(device)
+        with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+            x = preprocess(tile).to(device).contiguous(memory_format=torch.channels_last)
             scores, feature = net(x)
             region = scores[0, :h, :w, 0]
             if self.refiner is None:

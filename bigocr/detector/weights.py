@@ -181,6 +181,7 @@ def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
             _, state = read_weights(weights.path, weights.network)
             net = _new_network(weights.network, weights.width)
             net.load_state_dict(state, strict=True)
-            net.eval().to(device)
+            # channels_last: oneDNN's and cuDNN's fast layout (bf16 on AMX needs it)
+            net.eval().to(device, memory_format=torch.channels_last)
             _CACHE[key] = net
     return net

@@ -31,15 +31,16 @@ def reference_labels(region: np.ndarray, affinity: np.ndarray, low_text: float, 
 
 
 def reference_words(region: np.ndarray, affinity: np.ndarray, *, text_threshold: float = 0.7, low_text: float = 0.4,
-                    link_threshold: float = 0.4, poly: bool = False, limit: int | None = None) -> list[Word]:
+                    link_threshold: float = 0.4, poly: bool = False, components=None) -> list[Word]:
     """Words by the reference's per-component full-map loop.
 
     Parameters
     ----------
     region, affinity : ndarray, shape (h, w), float32
         Whole maps in memory.
-    limit : int, optional
-        Stop after this many components have been examined (for timing samples).
+    components : iterable of int, optional
+        Examine only these component labels (1 .. n - 1 of the whole-map
+        labeling), e.g. a sample for timing; default all.
 
     Returns
     -------
@@ -48,7 +49,7 @@ def reference_words(region: np.ndarray, affinity: np.ndarray, *, text_threshold:
     img_h, img_w = region.shape
     n, labels, stats, text_score, link_score = reference_labels(region, affinity, low_text, link_threshold)
     words = []
-    for k in range(1, n if limit is None else min(n, limit + 1)):
+    for k in (range(1, n) if components is None else components):
         size = stats[k, cv2.CC_STAT_AREA]
         if size < MIN_AREA:
             continue

@@ -14,10 +14,17 @@ Coordinates
 -----------
 Scan pixels are ``(y, x)``; the detector's maps have half the resolution and
 map pixel ``(i, j)`` is scan pixel ``(2i, 2j)``.  Tile windows are in scan
-pixels with even origins; owned regions are in map pixels.  Every map pixel is
-owned by exactly one tile, in which it lies at least 1/8 of the tile's side
-from any inner tile edge, and owned boundaries fall on the map's chunk grid so
-that no two tiles ever write the same zarr chunk.
+pixels; owned regions are in map pixels.  Every map pixel is owned by exactly
+one tile, in which it lies at least 1/8 of the tile's side from any inner tile
+edge, and owned boundaries fall on the map's chunk grid so that no two tiles
+ever write the same zarr chunk.
+
+Window origins are multiples of :data:`ALIGN` (32 px).  CRAFT downsamples by
+16 and pads its input to multiples of 32; a tile that starts off that grid
+sees the scan through shifted pooling windows, and its maps differ from the
+whole-image maps everywhere, not only near its edges (measured with trained
+weights: up to 0.2 in region score).  On the grid, a tile's maps equal the
+whole-image maps wherever the tile holds the network's context.
 """
 
 from __future__ import annotations
@@ -35,6 +42,13 @@ __all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid"
 MIN_MAX_SIDE = 64
 #: Largest zarr chunk side of the stitched maps, in map pixels.
 MAX_CHUNK = 512
+#: Window origins are multiples of this many scan pixels: the network's padding unit.
+ALIGN = 32
+
+
+def _align(start: int) -> int:
+    """``start`` moved back onto the :data:`ALIGN` grid (a window only gains context)."""
+    return start - start % ALIGN
 
 
 def _map_length(length: int) -> int:
@@ -42,8 +56,14 @@ def _map_length(length: int) -> int:
 
 
 def _extent(length: int, depth: int) -> int:
-    """Largest scan extent of a window after ``depth`` splits of an axis of ``length`` px."""
-    return min(length, 2 * math.ceil(Fraction(_map_length(length), 2**depth)))
+    """Largest scan extent of a window after ``depth`` splits of an axis of ``length`` px.
+
+    Windows after a split may start up to ``ALIGN - 2`` px earlier (aligned
+    origins); that is counted here so that every window fits ``max_side``.
+    """
+    if depth == 0:
+        return length
+    return min(length, 2 * math.ceil(Fraction(_map_length(length), 2**depth)) + ALIGN - 2)
 
 
 def _round_half_up(value: Fraction) -> int:
@@ -105,11 +125,11 @@ class AxisPlan:
 
     @cached_property
     def windows(self) -> tuple[tuple[int, int], ...]:
-        """Scan ``(start, stop)`` of each distinct window; starts are even."""
+        """Scan ``(start, stop)`` of each distinct window; starts are multiples of ALIGN."""
         k = self.depth
         out = []
         for j in range(self.count):
-            start = 2 * self._boundary(j, k + 1)
+            start = _align(2 * self._boundary(j, k + 1))
             stop = min(self.length, 2 * self._boundary(j + 2, k + 1))
             out.append((start, stop))
         return tuple(out)
@@ -148,7 +168,7 @@ class Tile:
     index : (int, int)
         Row and column of the tile in the plan's grid.
     window : (y0, y1, x0, x1)
-        Scan pixels read for the tile; ``y0`` and ``x0`` are even.
+        Scan pixels read for the tile; ``y0`` and ``x0`` are multiples of :data:`ALIGN`.
     owned : (i0, i1, j0, j1)
         Map pixels this tile alone writes; chunk-aligned except at the map's end.
     """
@@ -287,6 +307,8 @@ class GridAxis:
                                  f"{self.margin} px on each side; raise --max-side")
         pieces = -(-most // MAX_CHUNK)
         chunk = most // pieces
+        if chunk >= ALIGN // 2:  # cores of whole ALIGN steps: window origins 2 * core * k - margin stay aligned
+            chunk -= chunk % (ALIGN // 2)
         return chunk * pieces, chunk
 
     @property
@@ -310,7 +332,8 @@ class GridAxis:
     def windows(self) -> tuple[tuple[int, int], ...]:
         if self.count == 1:
             return ((0, self.length),)
-        return tuple((max(0, 2 * a - self.margin), min(self.length, 2 * b + self.margin)) for a, b in self.owned)
+        return tuple((max(0, _align(2 * a - self.margin)), min(self.length, 2 * b + self.margin))
+                     for a, b in self.owned)
 
     def multiplicity(self) -> tuple[int, ...]:
         return (1,) * self.count
@@ -327,13 +350,13 @@ def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) 
         Cap on a tile's longer side in scan pixels.
     margin : int
         Context read beyond the core on each inner side, in scan pixels (rounded
-        up to even); measure it from the detector with
+        up to a multiple of :data:`ALIGN`); measure it from the detector with
         :func:`bigocr.detector.infer.context_margin`.
     """
     _check_size(height, width, max_side)
     if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
         raise ParameterError(f"margin must be a whole number of pixels >= 0, got {margin!r}")
-    margin += margin % 2
+    margin = -(-margin // ALIGN) * ALIGN
     plan = TilePlan(height, width, max_side, GridAxis(height, max_side, margin), GridAxis(width, max_side, margin),
                     scheme="grid")
     _check_axis(plan.rows, depth_margin=False)
@@ -413,7 +436,8 @@ def _check_axis(axis: AxisPlan, depth_margin: bool = True) -> None:
     for (a0, a1), (b0, _), (w0, w1) in zip(owned, owned[1:] + ((axis.map_length, None),), windows):
         assert a0 < a1 == b0, (owned, axis)
         m0, m1 = w0 // 2, (w1 + 1) // 2
-        margin = (m1 - m0) / 8 if depth_margin else axis.margin // 2
+        # (the 1/8 is of the window before its origin moved back onto the ALIGN grid)
+        margin = (m1 - m0 - ALIGN // 2) / 8 if depth_margin else axis.margin // 2
         assert m0 <= a0 and a1 <= m1, (owned, windows)
         assert w0 == 0 or a0 - m0 >= margin, (axis, a0, m0, margin)
         assert w1 == axis.length or m1 - a1 >= margin, (axis, a1, m1, margin)

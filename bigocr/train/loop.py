@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from bigocr.detector.craft import CRAFT
+from bigocr.detector.infer import fast_bf16
 from bigocr.detector.weights import save_weights
 from bigocr.errors import ParameterError
 from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -74,8 +77,51 @@ def train(config: TrainConfig, *, log=print) -> dict:
     """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        return _train(config, out, log)
+
+
+@contextmanager
+def _run_lock(out: Path):
+    """Hold ``OUT/train.lock`` (this process's pid) while training; refuse a folder another live run holds."""
+    lock = out / "train.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise ParameterError(f"{out}: another bigocr train (pid {pid}) is using this folder; "
+                                     f"wait for it or stop it") from None
+            lock.unlink(missing_ok=True)  # left by a run that died
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise ParameterError(f"{out}: cannot take {lock}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _train(config: TrainConfig, out: Path, log) -> dict:
     torch.manual_seed(config.seed)
-    model = CRAFT(config.width).to(config.device)
+    model = CRAFT(config.width).to(config.device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     start = 0
     ckpt = latest_checkpoint(out)
@@ -95,7 +141,7 @@ def train(config: TrainConfig, *, log=print) -> dict:
     loader = torch.utils.data.DataLoader(data, batch_size=config.batch, sampler=indices,
                                          num_workers=config.workers, persistent_workers=config.workers > 0,
                                          pin_memory=config.device.startswith("cuda"))
-    use_amp = config.amp and config.device.startswith("cuda")
+    use_amp = config.amp and fast_bf16(config.device)
     model.train()
     t_start = time.perf_counter()
     t_log, loss_sum, seen = t_start, 0.0, 0
@@ -105,9 +151,10 @@ def train(config: TrainConfig, *, log=print) -> dict:
             group["lr"] = _lr_at(config, step - 1)
         image, region, affinity, confidence = (t.to(config.device, non_blocking=True)
                                                for t in (image, region, affinity, confidence))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+        image = image.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(torch.device(config.device).type, dtype=torch.bfloat16, enabled=use_amp):
             scores, _ = model(image)
-        loss = craft_loss(scores, region, affinity, confidence)
+        loss = craft_loss(scores.float(), region, affinity, confidence)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -153,7 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (1.0 = reference CRAFT)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--device", default="auto")
-    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast (used on GPUs and on CPUs with AMX)")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--export", metavar="PATH", help="after training, write the weights here (.safetensors)")
     p.add_argument("--name", default="bigocr-craft", help="model name recorded in exported weights")
