@@ -183,7 +183,7 @@ def test_plan_command_prints_the_seed_figures(tmp_path, capsys):
     tifffile.imwrite(path, np.zeros((13483, 7256), np.uint8), compression="zlib", tile=(1024, 1024))
     assert main(["plan", str(path), "--max-side", "2560"]) == 0
     out = capsys.readouterr().out
-    assert "243 leaves" in out and "105 distinct" in out and "3.28x" in out and "7.59x" in out
+    assert "243 leaves" in out and "105 distinct" in out and "3.32x" in out and "7.70x" in out
 
 
 @pytest.mark.parametrize("kwargs,match", [
