@@ -164,10 +164,16 @@ def connect(scheduler, threads: int | None = None):
         # Threads in this process: the model is loaded once and shared, reads and
         # decodes overlap the network, and nothing is pickled.  The scheduler
         # always serves HTTP: keep it on a free loopback port.
-        with LocalCluster(n_workers=1, threads_per_worker=threads or _cores(), processes=False,
-                          dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
-                Client(cluster) as client:
-            yield client, True
+        import torch
+
+        caller_threads = torch.get_num_threads()  # the plugin sets them for this whole process
+        try:
+            with LocalCluster(n_workers=1, threads_per_worker=threads or _cores(), processes=False,
+                              dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0") as cluster, \
+                    Client(cluster) as client:
+                yield client, True
+        finally:
+            set_torch_threads(caller_threads)
         return
     try:
         client = Client(scheduler, timeout="10s")

@@ -1,6 +1,7 @@
 """End to end: tiling on Dask, stitching, global labeling, boxes, words.json, the CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -243,3 +244,17 @@ def test_grid_tiling_gives_the_same_words_with_fewer_pixels(tmp_path, big_page):
     assert sorted(map(_key, grid.words)) == sorted(map(_key, thirds.words))
     with pytest.raises(bigocr.ParameterError, match="leaves no core"):
         bigocr.detect(page, max_side=128, detector=det, tiling="grid", margin=60)
+
+
+def test_a_local_run_leaves_the_callers_torch_threads_alone():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        page, _ = make_page(300, 300, words=10)
+        cores = len(os.sched_getaffinity(0))
+        bigocr.detect(page, max_side=256, detector=FakeDetector(), threads=max(2, cores))  # tiles: 1 thread each
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -190,16 +190,19 @@ class InvertBoth:
         return np.maximum(r1, r2), np.maximum(a1, a2)
 
 
-def context_margin(detector, size: int = 512, tol: float = 1e-3) -> int:
+def context_margin(detector, size: int = 1024, tol: float = 1e-3) -> int:
     """Context a tile needs beyond what it owns, measured from the detector itself (as StarDist does).
 
-    Runs ``detector`` on a white ``size`` x ``size`` tile and on the same tile
-    with a black 3 x 3 dot in the middle, and finds the farthest map pixel
-    whose region or affinity score changed by more than ``tol`` times the
-    largest change: pixels that far from a tile's inner edge see everything
-    the whole-image maps would see there.
+    Runs ``detector`` on a page of dark letter-like marks in lines and on the
+    same page with a 3 x 3 patch in the middle inverted (the impulse), and finds
+    the farthest map pixel whose region or affinity score changed by more than
+    ``tol`` times the largest change: pixels that far from a tile's inner edge
+    see everything the whole-image maps would see there.  The page must look
+    like text: a trained network's response on blank paper dies out within a
+    few pixels (10 px, where a text background gives ~200 px), which would
+    badly underestimate the context it uses on a real scan.
 
-    Starts with a ``size`` px tile and doubles it while the change reaches
+    Starts with a ``size`` px page and doubles it while the change reaches
     near its edges.
 
     Returns
@@ -221,11 +224,13 @@ class _TooSmall(Exception):
 
 
 def _impulse_reach(detector, size: int, tol: float) -> int:
-    blank = np.full((size, size, 3), 255, np.uint8)
-    dot = blank.copy()
+    from bigocr.testing import make_page  # deterministic letter-like marks, no fonts needed
+
+    page, _ = make_page(size, size, words=size * size // 2600, seed=0)
+    dot = page.copy()
     c = size // 2
-    dot[c - 1:c + 2, c - 1:c + 2] = 0
-    r0, a0 = check_maps(blank, detector(blank))
+    dot[c - 1:c + 2, c - 1:c + 2] = 255 - dot[c - 1:c + 2, c - 1:c + 2]
+    r0, a0 = check_maps(page, detector(page))
     r1, a1 = check_maps(dot, detector(dot))
     change = np.maximum(np.abs(r1 - r0), np.abs(a1 - a0))
     if not change.max() > 0:

@@ -219,6 +219,9 @@ def _form(c: _Canvas, fonts, dpi: float, ink: int) -> None:
         label = f"{_token(rng).capitalize()}:"
         x = margin + c.word(label, margin, y, font, ink) + font.size
         end = min(c.width - margin, x + int(rng.uniform(0.2, 0.7) * c.width))
+        if end - x < 2 * font.size:  # a label as wide as the page: no room for its field
+            y += int(font.size * rng.uniform(2.2, 3.5))
+            continue
         if rng.random() < 0.5:
             c.rule(x, y + font.size // 4, end, y + font.size // 4, ink, max(1, font.size // 14))
         else:
