@@ -200,3 +200,6 @@ def test_precision_names_and_auto(tmp_path, craft_net):
     with pytest.raises(ParameterError, match="precision must be auto, fp32 or bf16, got 'fp16'"):
         CraftDetector.from_files(path, device="cpu", precision="fp16")
     assert CraftDetector.from_files(path, device="cpu", precision="fp32").model_info["precision"] == "fp32"
+    # auto is resolved with the device, here or (resolve=False) on the worker
+    assert CraftDetector.from_files(path, device="cpu").precision == resolve_precision("auto", "cpu")
+    assert CraftDetector.from_files(path, device="auto", resolve=False).precision == "auto"

@@ -90,9 +90,14 @@ def test_a_complete_job_changes_nothing_and_says_so(tmp_path, random_weights, ca
     assert "another job" in err and "max_side 256 -> 320" in err and "--force" in err
     assert main(argv[:-1] + ["320", "--force"]) == 0
     assert json.loads((out / "words.json").read_text())["params"]["max_side"] == 320
-    # Other arithmetic gives other maps: not mixed into this job either.
-    assert main(argv[:-1] + ["320", "--precision", "fp32"]) == 5
-    assert "model precision 'auto' -> 'fp32'" in capsys.readouterr().err
+    # Other arithmetic gives other maps: not mixed into this job either (auto is recorded as resolved).
+    from bigocr.detector.infer import resolve_precision
+
+    used = resolve_precision("auto", "cpu")
+    other = "fp32" if used == "bf16" else "bf16"
+    assert json.loads((out / "words.json").read_text())["model"]["precision"] == used
+    assert main(argv[:-1] + ["320", "--precision", other]) == 5
+    assert f"model precision '{used}' -> '{other}'" in capsys.readouterr().err
 
 
 def test_a_changed_scan_is_not_resumed(tmp_path, tiled_scan):

@@ -107,10 +107,11 @@ class CraftDetector:
 
     Build it with :meth:`from_files`.  The object pickles as file identities
     only; each process loads the networks once, on first use (or :meth:`warm`),
-    and reuses them.  ``device="auto"`` is resolved where the detector runs (a
-    Dask worker may have a GPU the client lacks), and so is
-    ``precision="auto"``: bfloat16 autocast where it is fast (GPUs, CPUs with
-    AMX), float32 elsewhere.
+    and reuses them.  ``precision="auto"`` means bfloat16 autocast where it is
+    fast (GPUs, CPUs with AMX), float32 elsewhere.  Both are resolved by
+    :meth:`from_files`, or, with ``resolve=False``, where the detector runs (a
+    Dask worker may have a GPU the client lacks); ``model_info`` records the
+    precision as resolved, so a run's maps are never resumed in another one.
     """
 
     craft: Weights
@@ -132,7 +133,10 @@ class CraftDetector:
         if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
             resolve_device(device)  # raises the message
         resolve_precision(precision, "cpu")  # checks the name
-        return cls(craft, ref, resolve_device(device) if resolve else device, precision)
+        if not resolve:
+            return cls(craft, ref, device, precision)
+        device = resolve_device(device)
+        return cls(craft, ref, device, resolve_precision(precision, device))
 
     def warm(self) -> None:
         """Load the networks now (once per process), so a missing file or device fails here."""
