@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 
 from bigocr.detector.infer import check_maps
@@ -262,30 +264,65 @@ def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, win
             pending.add(submit(tile))
 
     reports = []
-    try:
-        top_up()
-        while pending:
-            try:
-                state = wait(list(pending), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                check_resources(client, resources, wait=0.0)
-                continue
-            for future in state.done:
-                pending.discard(future)
-                try:
-                    report = future.result()
-                except BigOCRError:
-                    raise
-                except Exception as exc:
-                    if type(exc).__name__ == "KilledWorker":
-                        raise ClusterError(f"a tile task killed its worker again and again ({exc}); "
-                                           "the tile may need more memory than a worker has") from None
-                    raise
-                future.release()
-                reports.append(report)
-                on_done(report)
+    with _ctrl_c_checks() as check_interrupt:
+        try:
             top_up()
-    except BaseException:
-        client.cancel(list(pending))
-        raise
+            while pending:
+                try:
+                    state = wait(list(pending), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    check_interrupt()
+                    check_resources(client, resources, wait=0.0)
+                    continue
+                check_interrupt()
+                for future in state.done:
+                    pending.discard(future)
+                    try:
+                        report = future.result()
+                    except BigOCRError:
+                        raise
+                    except Exception as exc:
+                        if type(exc).__name__ == "KilledWorker":
+                            raise ClusterError(f"a tile task killed its worker again and again ({exc}); "
+                                               "the tile may need more memory than a worker has") from None
+                        raise
+                    future.release()
+                    reports.append(report)
+                    on_done(report)
+                top_up()
+        except BaseException:
+            client.cancel(list(pending))
+            raise
     return reports
+
+
+@contextlib.contextmanager
+def _ctrl_c_checks():
+    """Yield a check that raises KeyboardInterrupt once Ctrl-C (SIGINT) came during the block.
+
+    Python raises KeyboardInterrupt wherever the main thread is; when that is a
+    finalizer (a released future, a store being closed) the exception is
+    printed as ignored and lost, and the run would go on.  The flag keeps it.
+    """
+    seen = threading.Event()
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous is signal.SIG_IGN:  # not ours to change, or Ctrl-C ignored on purpose
+        yield lambda: None
+        return
+
+    def on_sigint(signum, frame):
+        seen.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def check():
+        if seen.is_set():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -136,3 +136,19 @@ def test_tiles_are_idempotent_and_a_torn_flag_is_not_done(tmp_path):
     flag = path / DONE / "c" / "0" / "1"
     flag.write_bytes(b"")  # a kill while the flag was written
     assert done_tiles(open_maps(path)) == {t.index for t in plan.tiles} - {(0, 1)}
+
+
+def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run():
+    from bigocr.cluster import _ctrl_c_checks
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_checks() as check:
+        check()  # nothing yet
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass  # what CPython does to an exception raised in a __del__: print it and go on
+        with pytest.raises(KeyboardInterrupt):
+            check()
+    assert signal.getsignal(signal.SIGINT) is before
