@@ -25,6 +25,12 @@ def _words(result):
     return [w.to_dict() for w in result.words]
 
 
+def _default_sigint():
+    """In the child: Ctrl-C as in a shell, whatever state the test process left SIGINT in."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def _interrupted_run(path, out, calls, sig, scheduler, after=6):
     """Start a run in a separate process and send it ``sig`` once ``after`` tiles were computed."""
     code = textwrap.dedent(f"""
@@ -33,7 +39,8 @@ def _interrupted_run(path, out, calls, sig, scheduler, after=6):
         bigocr.detect({str(path)!r}, max_side=512, out={str(out)!r}, scheduler={scheduler!r}, threads=2,
                       detector=ScriptedDetector(delay=0.2, calls={str(calls)!r}), formats="json,alto")
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
     deadline = time.time() + 120
     while len(os.listdir(calls)) < after:
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -141,6 +148,16 @@ def test_tiles_are_idempotent_and_a_torn_flag_is_not_done(tmp_path):
 def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run():
     from bigocr.cluster import _ctrl_c_checks
 
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh process
+    unblocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    try:
+        _check_swallowed_ctrl_c(_ctrl_c_checks)
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+
+
+def _check_swallowed_ctrl_c(_ctrl_c_checks):
     before = signal.getsignal(signal.SIGINT)
     with _ctrl_c_checks() as check:
         check()  # nothing yet
