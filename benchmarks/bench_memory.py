@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from run import child  # benchmarks/run.py: peak RSS measured from a small launcher
 
 RUN = """
 import json, sys, time
@@ -58,14 +57,9 @@ def write_scan(path: Path, height: int, width: int, tile: int = 512) -> None:
 
 def measure(scan: Path, out: Path) -> dict:
     """Run one detection in a child process; its figures and peak RSS."""
-    proc = subprocess.Popen([sys.executable, "-c", RUN, str(scan), str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"run on {scan} failed:\n{stderr}")
-    report = json.loads(stdout.strip().splitlines()[-1])
-    report["peak_rss_mb"] = usage.ru_maxrss / 1024
+    run = child([sys.executable, "-c", RUN, str(scan), str(out)])
+    report = json.loads(run["stdout"].strip().splitlines()[-1])
+    report["peak_rss_mb"] = run["peak_rss_mb"]
     return report
 
 

@@ -132,8 +132,8 @@ class CraftDetector:
             raise ParameterError(f"{weights}: the LinkRefiner needs full-width CRAFT weights, these have width {craft.width}")
         if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
             resolve_device(device)  # raises the message
-        resolve_precision(precision, "cpu")  # checks the name
         if not resolve:
+            resolve_precision(precision, "cpu")  # checks the name; "auto" is resolved on the worker
             return cls(craft, ref, device, precision)
         device = resolve_device(device)
         return cls(craft, ref, device, resolve_precision(precision, device))
