@@ -98,7 +98,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
-                 margin: int | None = None, precision: str = "auto") -> list[BatchItem]:
+                 margin: int | None = None, precision: str = "auto", scale: float | str = 1.0) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -134,7 +134,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         raise ParameterError("no scans given: pass SCAN... or --list FILE")
     if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
         raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
     formats = parse_formats(formats)
     resources = _resources(resources, scheduler, device)
     root = OutDir(out_dir)

@@ -54,6 +54,15 @@ def _formats(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _scale(text: str) -> float | str:
+    from bigocr.tiler.scale import parse_scale
+
+    try:
+        return parse_scale(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _unit_float(text: str) -> float:
     try:
         return float(text)
@@ -72,13 +81,18 @@ def _job_options(cmd) -> None:
     """Options shared by ``run`` and ``batch``."""
     cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
                      help="cap on a tile's longer side in scan pixels (default: 2560)")
+    cmd.add_argument("--scale", type=_scale, default=1.0, metavar="FACTOR|auto",
+                     help="resample the scan by FACTOR, tile by tile, before detection (0.5 halves it); auto: "
+                          "from the scan's text height, to where the network sees best; boxes stay in scan "
+                          "pixels (default: 1)")
     cmd.add_argument("--tiling", choices=("thirds", "grid"), default="thirds",
                      help="thirds (default): recursive half-size thirds; grid: a flat grid, each tile reading "
                           "a context margin around the core it owns (fewer pixels)")
     cmd.add_argument("--margin", type=_positive_int, metavar="PX",
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
-                     help="CRAFT weights: reference .pth, bigocr .safetensors, or craft-mlt-25k once downloaded")
+                     help="CRAFT weights: craft-mlt-25k (default: the published CRAFT, installed with bigocr), "
+                          "a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")
@@ -100,7 +114,7 @@ def _job_options(cmd) -> None:
                      help="'both' also detects on the inverted scan (white-on-black text)")
     cmd.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     cmd.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                     help="network arithmetic: auto (default) = bf16 autocast where fast (GPU, CPU with AMX), "
+                     help="network arithmetic: auto (default) = bf16 autocast where fast (GPU; CPU with AMX or AVX512-BF16), "
                           "else fp32")
     cmd.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (default: $DASK_SCHEDULER_ADDRESS, "
@@ -157,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
                       help="the grid's context margin (default here: 256)")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
+    plan.add_argument("--scale", type=_scale, default=1.0, metavar="FACTOR|auto",
+                      help="plan for the scan resampled by FACTOR (auto: from its text height)")
     plan.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
                             description="Write a synthetic document scan OUT.tif and its word boxes OUT.gt.json.")
@@ -206,6 +222,7 @@ def _cmd_run(args) -> int:
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
         resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
+        scale=args.scale,
     )
     if not args.quiet:
         run = result.run
@@ -237,7 +254,7 @@ def _cmd_batch(args) -> int:
         device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
-        tiling=args.tiling, margin=args.margin, precision=args.precision,
+        tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:
@@ -251,18 +268,31 @@ def _cmd_plan(args) -> int:
     from bigocr.tiler.plan import make_plan
     from bigocr.tiler.scan import open_scan
 
+    from bigocr.config import Params
+    from bigocr.pipeline import resolve_scale
+    from bigocr.tiler.scale import ScaledScan
+
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
-    plan = make_plan(scan.height, scan.width, args.max_side, args.tiling, args.margin)
+    params, how = resolve_scale(Params(args.max_side, scale=args.scale), scan)
+    work = scan if params.scale == 1 else ScaledScan(scan, params.scale)
+    plan = make_plan(work.height, work.width, args.max_side, args.tiling, args.margin)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
+    if how["rule"] == "auto":
+        height = f"text height {how['text_height']} px" if how["text_height"] else "no text height measured"
+        print(f"scale       {params.scale:g} (auto: {height}, target {how['target']:g} px): "
+              f"{work.width} x {work.height} working px")
+    elif params.scale != 1:
+        print(f"scale       {params.scale:g}: {work.width} x {work.height} working px")
     if s["scheme"] == "grid":
         print(f"grid        context margin {s['margin']} px around each tile's core")
     else:
         print(f"recursion   depth {s['depth']}, {s['leaves']} leaves")
     print(f"tiles       {s['count']} distinct ({s['grid'][0]} rows x {s['grid'][1]} columns), "
           f"largest {s['max_tile'][1]} x {s['max_tile'][0]} px")
-    print(f"pixels      {s['pixels_ratio']:.2f}x the scan ({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
+    image = "scan" if params.scale == 1 else "working image"
+    print(f"pixels      {s['pixels_ratio']:.2f}x the {image} ({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
     print(f"maps        {s['map_shape'][1]} x {s['map_shape'][0]} px, chunks {s['chunks'][1]} x {s['chunks'][0]}")
     if args.tiles:
         for tile in plan.tiles:
@@ -324,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "batch") and not args.verbose:
         import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
 
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        logging.getLogger("tifffile").setLevel(logging.ERROR)  # its own warnings repeat our error lines
+        # A failed tile reaches the user as the one-line error; the in-process workers' own
+        # "Compute Failed ... Traceback" records must not (-v shows them).
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    if not args.verbose:  # tifffile logs what it finds odd in a header; our one-line error says it
+        logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     command = {"run": _cmd_run, "batch": _cmd_batch, "plan": _cmd_plan, "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
     return _guarded(lambda: command(args), args.verbose)
 

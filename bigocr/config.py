@@ -36,8 +36,14 @@ class Params:
         The recursive half-size thirds, or a flat grid whose tiles read a
         context margin around the core they own.
     margin : int or None
-        The grid's context margin in scan pixels; None measures it from the
+        The grid's context margin in working pixels; None measures it from the
         detector (:func:`bigocr.detector.infer.context_margin`).
+    scale : float or "auto"
+        Working pixels per scan pixel: the scan is resampled by this factor,
+        tile by tile, before the detector sees it (:mod:`bigocr.tiler.scale`);
+        ``"auto"`` picks it per scan from its text height
+        (:func:`bigocr.tiler.textsize.auto_scale`).  ``max_side`` and ``margin``
+        are in working pixels.
     """
 
     max_side: int = 2560
@@ -48,6 +54,7 @@ class Params:
     invert: str = "none"
     tiling: str = "thirds"
     margin: int | None = None
+    scale: float | str = 1.0
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
@@ -61,6 +68,10 @@ class Params:
         if self.margin is not None and (not isinstance(self.margin, int) or isinstance(self.margin, bool)
                                         or self.margin < 0):
             raise ParameterError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
+        if self.scale != "auto":
+            from bigocr.tiler.scale import check_scale
+
+            object.__setattr__(self, "scale", check_scale(self.scale))
         if self.invert not in INVERT_MODES:
             raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
 

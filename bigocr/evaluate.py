@@ -10,8 +10,11 @@ of a source (micro averages).
 Line-level truth (SROIE) is met by grouping word detections into lines first
 (:func:`group_lines`), the same way for every detector compared.
 
-``bigocr eval`` runs bigocr (``--weights``) or Tesseract (``--tesseract``) over
-``shared/data/real`` and prints the figures per source.
+``bigocr eval`` runs bigocr (default weights or ``--weights``, at ``--scale``),
+the published CRAFT the way its demo runs it (``--demo``: the whole image
+resized so that its long side is 1.5x, at most 1280 px, one pass), or Tesseract
+(``--tesseract``) over ``shared/data/real`` and prints the figures per source,
+with the speed in scan megapixels per second.
 """
 
 from __future__ import annotations
@@ -151,15 +154,54 @@ def tesseract_words(image_path: Path, psm: int = 3) -> list[np.ndarray]:
     return boxes
 
 
+#: CRAFT's demo (test.py): canvas_size 1280, mag_ratio 1.5, linear interpolation.
+DEMO_CANVAS, DEMO_MAG = 1280, 1.5
+
+
+def demo_words(image: np.ndarray, detector, *, text_threshold: float = 0.7, link_threshold: float = 0.4,
+               low_text: float = 0.4) -> list[np.ndarray]:
+    """Word boxes the way CRAFT-pytorch's demo finds them: the whole image resized, one pass.
+
+    The long side is magnified 1.5x, but to at most 1280 px (``resize_aspect_ratio``
+    with the demo's defaults: linear interpolation, then black padding to a
+    multiple of 32 px); the boxes are scaled back by the same ratio.
+
+    Parameters
+    ----------
+    image : ndarray, shape (h, w, 3), uint8 RGB
+    detector : callable
+        A tile detector (:class:`bigocr.detector.infer.CraftDetector`).
+
+    Returns
+    -------
+    list of ndarray, shape (4, 2)
+        Boxes ``(x, y)`` in image pixels.
+    """
+    import cv2
+
+    from bigocr.detector.infer import check_maps
+    from bigocr.merge.reference import reference_words
+
+    h, w = image.shape[:2]
+    ratio = min(DEMO_MAG * max(h, w), DEMO_CANVAS) / max(h, w)
+    th, tw = int(h * ratio), int(w * ratio)
+    canvas = np.zeros((-(-th // 32) * 32, -(-tw // 32) * 32, 3), np.uint8)
+    canvas[:th, :tw] = cv2.resize(image, (tw, th), interpolation=cv2.INTER_LINEAR)
+    region, affinity = check_maps(canvas, detector(canvas))
+    words = reference_words(region, affinity, text_threshold=text_threshold, link_threshold=link_threshold,
+                            low_text=low_text)
+    return [np.asarray(word.box, np.float64) / ratio for word in words]
+
+
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
                     log=None, lines: bool = False) -> tuple[Counts, float, int]:
     """Evaluate ``detect_words(image_path, truth) -> list of quads`` on one source folder.
 
     With ``lines=True`` the words are grouped into lines and matched against the
     truth's ``lines`` (images without them are skipped). Returns the summed
-    counts, the seconds spent detecting and the number of images.
+    counts, the seconds spent detecting, the number of images and their pixels.
     """
-    counts, seconds, images = Counts(), 0.0, 0
+    counts, seconds, images, pixels = Counts(), 0.0, 0, 0
     for gt_path in sorted(Path(folder).glob("*.gt.json")):
         stem = gt_path.name[: -len(".gt.json")]
         if split != "all" and split_of(stem) != split:
@@ -179,9 +221,21 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
         c = match(words, truth, ignore)
         counts += c
         images += 1
+        pixels += int(doc["width"]) * int(doc["height"])
         if log:
             log(f"{doc.get('source', folder.name)}/{stem}: P {c.precision:.3f} R {c.recall:.3f} H {c.hmean:.3f}")
-    return counts, seconds, images
+    return counts, seconds, images, pixels
+
+
+def _scale_arg(text: str):
+    import argparse
+
+    from bigocr.tiler.scale import parse_scale
+
+    try:
+        return parse_scale(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv=None) -> int:
@@ -192,13 +246,18 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="../shared/data/real", help="folder with one subfolder per source")
     p.add_argument("--sources", default="funsd,sroie,vdsbb")
     p.add_argument("--split", default="eval", choices=("eval", "train", "all"))
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--weights", help="evaluate bigocr with these weights")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-mlt-25k)")
     who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
     who.add_argument("--truth-words", action="store_true",
                      help="use the true word boxes (with --lines: measures the line grouping alone)")
     p.add_argument("--lines", action="store_true",
                    help="group the words into lines and match them against the truth's lines")
+    p.add_argument("--demo", action="store_true",
+                   help="run the weights as CRAFT's demo does: the whole image resized to 1.5x, at most 1280 px, "
+                        "in one pass (the baseline that shrinks)")
+    p.add_argument("--scale", type=_scale_arg, default=1.0, metavar="FACTOR|auto", help="bigocr's --scale (default: 1)")
+    p.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
@@ -220,24 +279,42 @@ def main(argv=None) -> int:
     else:
         import bigocr
 
-        from bigocr.detector.infer import CraftDetector
+        from bigocr.pipeline import resolve_detector
+        from bigocr.tiler.scan import open_scan
 
-        detector = CraftDetector.from_files(args.weights, device=args.device, precision=args.precision)
-        name = detector.craft.name
+        scale = args.scale
+        detector, model = resolve_detector(args.weights, device=args.device, precision=args.precision)
+        name = f"{model['name']} ({model['precision']}, " + (
+            "demo: whole image to 1.5x, at most 1280 px)" if args.demo else f"scale {scale}, {args.tiling})")
 
-        def detect_words(path, doc):
-            result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous")
-            return [w.box for w in result.words]
+        if args.demo:
+            def detect_words(path, doc):
+                scan = open_scan(path)
+                return demo_words(scan.read(0, scan.height, 0, scan.width), detector)
+        else:
+            def detect_words(path, doc):
+                result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous",
+                                       scale=scale, tiling=args.tiling, margin=margin)
+                return [w.box for w in result.words]
+
+            margin = None
+            if args.tiling == "grid":
+                from bigocr.detector.infer import context_margin
+
+                margin = -(-context_margin(detector) // 32) * 32  # measured once, not per image
 
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
-    print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8}   "
+    print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8} {'MP/s':>6}   "
           f"({name}{', lines' if args.lines else ''})")
     for source in args.sources.split(","):
-        counts, seconds, images = evaluate_source(data / source, detect_words, split=args.split, limit=args.limit,
-                                                  log=print if args.verbose else None, lines=args.lines)
-        report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1)}
+        counts, seconds, images, pixels = evaluate_source(data / source, detect_words, split=args.split,
+                                                          limit=args.limit, log=print if args.verbose else None,
+                                                          lines=args.lines)
+        mps = pixels / 1e6 / seconds if seconds else 0.0
+        report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1),
+                                     "megapixels": round(pixels / 1e6, 2), "mp_per_s": round(mps, 3)}
         print(f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
-              f"{seconds / max(1, images):>8.2f}", flush=True)
+              f"{seconds / max(1, images):>8.2f} {mps:>6.3f}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")

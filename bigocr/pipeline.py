@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
 from bigocr.result import Result
 from bigocr.tiler.plan import TilePlan, make_plan
+from bigocr.tiler.scale import ScaledScan
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
@@ -132,6 +133,8 @@ class _Job:
     identity: dict = field(default_factory=dict)
     state: str = "new"  # new, resume or complete
     done: set = field(default_factory=set)
+    work: object = None  # the scan as the detector sees it: ``scan`` itself, or a ScaledScan
+    scale_info: dict = field(default_factory=dict)  # how the scale was chosen (reported, not part of the identity)
 
 
 def _inspect_out(job: _Job, force: bool) -> None:
@@ -226,20 +229,37 @@ def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
 def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
               formats, preview: bool, heatmap: bool, scan: Scan | None = None) -> _Job:
     scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
-    plan = make_plan(scan.height, scan.width, params.max_side, params.tiling, params.margin)
-    summary = plan.summary()
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
+    params, scale_info = resolve_scale(params, scan)
+    work = scan if params.scale == 1 else ScaledScan(scan, params.scale)
+    if work is not scan:
+        log.info("scale %.4g (%s): the detector sees %d x %d px", params.scale, scale_info["rule"], work.width,
+                 work.height)
+    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin)
+    summary = plan.summary()
     log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
              summary["pixels_ratio"], plan.chunks)
     model, run_device = detector_info
     job = _Job(scan, plan, params, model, run_device, OutDir(out) if out is not None else None,
-               formats, preview, heatmap)
+               formats, preview, heatmap, work=work, scale_info=scale_info)
     job.identity = {"scan": scan.info(), "source": _fingerprint(scan), "model": model,
                     "params": params.to_dict(), "plan": summary}
     if job.out is not None:
         _inspect_out(job, force)
     return job
+
+
+def resolve_scale(params: Params, scan: Scan) -> tuple[Params, dict]:
+    """``params`` with ``scale="auto"`` replaced by the factor measured on ``scan``, and how it was chosen."""
+    if params.scale != "auto":
+        return params, {"rule": "given", "scale": params.scale}
+    from dataclasses import replace
+
+    from bigocr.tiler.textsize import auto_scale
+
+    scale, info = auto_scale(scan)
+    return replace(params, scale=scale), {"rule": "auto", **info}
 
 
 def _load_complete(job: _Job) -> Result:
@@ -270,7 +290,7 @@ def _load_complete(job: _Job) -> Result:
 def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
     """Run a job's remaining tiles, label, extract, lay out and write its outputs."""
     t_start = time.perf_counter()
-    scan, plan, params, out = job.scan, job.plan, job.params, job.out
+    scan, work, plan, params, out = job.scan, job.work, job.plan, job.params, job.out
     if job.state == "complete":
         return _load_complete(job)
     summary = job.identity["plan"]
@@ -282,7 +302,8 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
             out.mkdir()
             maps = out.zarr_store("maps.zarr")
         attrs = {
-            "bigocr": {"complete": False, "map_scale": 2, "axes": "yx",
+            # map_scale: scan pixels per map pixel (the maps have half the working resolution)
+            "bigocr": {"complete": False, "map_scale": 2 / params.scale, "scale": params.scale, "axes": "yx",
                        "model": job.model, "params": params.to_dict(), "plan": summary,
                        "scan": scan.info(), "job": job.identity},
         }
@@ -294,16 +315,17 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
                 group = create_maps(maps, plan, attrs)
             except OSError as exc:
                 raise OutputError(f"{out}: cannot write maps.zarr: {exc.strerror or exc}") from None
-        if scan.needs_cache:
+        if work.needs_cache:
             cache = out.zarr_store(CACHE_NAME) if out is not None else str(Path(tmp_dir) / CACHE_NAME)
             log.info("%s: strips of %.0f MB are decoded once into %s, not once per tile", scan.name,
                      scan._tiff.segment_bytes / 2**20, CACHE_NAME)
-            scan = scan.cached(cache)
+            cached = work.cached(cache)
+            scan, work = (cached, cached) if work is scan else (cached.scan, cached)
         todo = [tile for tile in plan.tiles if tile.index not in job.done]
         for _ in range(len(plan.tiles) - len(todo)):
             on_tile(None)
         t_tiles = time.perf_counter()
-        reports = runner.run(scan, todo, maps, on_tile)
+        reports = runner.run(work, todo, maps, on_tile)
         t_label = time.perf_counter()
         block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
         region, affinity = group["region"], group["affinity"]
@@ -314,6 +336,9 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
                  len(comps), t_boxes - t_label)
         words = extract_words(region, affinity, comps, text_threshold=params.text_threshold, low_text=params.low_text,
                               link_threshold=params.link_threshold, poly=params.poly, block=block)
+        if work is not scan:  # working pixels to scan pixels
+            words = [replace(w, box=work.to_scan(w.box),
+                             polygon=None if w.polygon is None else work.to_scan(w.polygon)) for w in words]
         order, layout = analyse_layout([w.box for w in words]).renumbered()
         words = [words[i] for i in order]
         log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
@@ -338,7 +363,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
     result = Result(
         scan=scan.info(),
         model=job.model,
-        params={**params.to_dict(), "device": job.run_device},
+        params={**params.to_dict(), "device": job.run_device, "scale_rule": job.scale_info},
         tiles={"count": summary["count"], "pixels": summary["pixels"], **summary},
         words=words,
         timings=timings,
@@ -408,7 +433,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            refiner=None, invert: str = "none", device: str = "auto", force: bool = False,
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
-           resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto") -> Result:
+           resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto",
+           scale: float | str = 1.0) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -417,7 +443,12 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         A scan file (TIFF/BigTIFF, PNG, JPEG, JPEG 2000) or an array ``(H, W)`` /
         ``(H, W, C)``.
     max_side : int
-        Cap on a tile's longer side, in scan pixels.
+        Cap on a tile's longer side, in working pixels (scan pixels times ``scale``).
+    scale : float or "auto"
+        Resample the scan by this factor, tile by tile, before the detector
+        sees it (never decoded whole); boxes come back in scan pixels.
+        ``"auto"`` picks the factor from the scan's text height so that text
+        lands at the size the network sees best (see the README).
     detector : None, str, Path or callable
         None for the default weights; a weights file (reference ``.pth`` or
         bigocr ``.safetensors``); or a callable ``detector(tile) -> (region,
@@ -507,7 +538,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)

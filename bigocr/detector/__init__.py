@@ -5,26 +5,19 @@ from pathlib import Path
 from bigocr.detector.craft import CRAFT, RefineNet
 from bigocr.detector.infer import CraftDetector, InvertBoth, preprocess
 from bigocr.detector.weights import Weights, read_weights, save_weights
-from bigocr.errors import WeightsError
 
 __all__ = ["CRAFT", "RefineNet", "CraftDetector", "InvertBoth", "preprocess", "Weights", "read_weights",
-           "save_weights", "default_weights", "DEFAULT_WEIGHTS"]
-
-#: Where the package's own default weights live once they are trained and shipped.
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "bigocr-craft.safetensors"
+           "save_weights", "default_weights"]
 
 
 def default_weights() -> Path:
-    """The packaged default weights.
+    """The default detector's weights file: the published CRAFT (``craft-mlt-25k``), md5-checked.
 
     Raises
     ------
     WeightsError
-        This build ships no default weights.
+        The weights package is not installed and nothing is cached, or the file fails its check.
     """
-    if not DEFAULT_WEIGHTS.is_file():
-        raise WeightsError(
-            f"no default weights: {DEFAULT_WEIGHTS} is not in this build of bigocr; "
-            "pass --weights PATH (a CRAFT checkpoint such as craft_mlt_25k.pth, or bigocr .safetensors)"
-        )
-    return DEFAULT_WEIGHTS
+    from bigocr.detector.download import DEFAULT_DETECTOR, resolve_named
+
+    return resolve_named(DEFAULT_DETECTOR)

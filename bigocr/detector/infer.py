@@ -63,16 +63,22 @@ def resolve_device(device: str) -> str:
 def fast_bf16(device: str) -> bool:
     """Whether bfloat16 autocast is fast on ``device``.
 
-    True on CUDA GPUs with bf16 support and on CPUs with AMX tiles (Intel
-    Sapphire Rapids and later), where oneDNN runs bf16 convolutions in
-    hardware; elsewhere bf16 is emulated and slower than float32.
+    True on CUDA GPUs with bf16 support and on CPUs whose vector units
+    compute in bf16, where oneDNN runs bf16 convolutions in hardware: AMX
+    tiles (Intel Sapphire Rapids and later; full CRAFT on a 1536 px tile
+    measured 2.37x faster than float32) and AVX512-BF16 (AMD Zen 4 and later,
+    Intel Cooper Lake; measured 2.25x).  Elsewhere bf16 is emulated and
+    slower than float32.
     """
     if device.startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without the probe: assume no AMX
-        return False
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        try:
+            if getattr(torch.cpu, probe)():
+                return True
+        except AttributeError:  # a torch without the probe: assume no such unit
+            continue
+    return False
 
 
 def resolve_precision(precision: str, device: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +59,8 @@ def _new_network(network: str, width: float = 1.0) -> torch.nn.Module:
 def _read_state_dict(path: Path) -> tuple[dict, dict]:
     """Tensors and metadata of a weights file."""
     if not path.exists():
-        raise WeightsError(f"{path}: no such weights file (published CRAFT weights: "
-                           "'bigocr weights download craft-mlt-25k', then --weights craft-mlt-25k)")
+        raise WeightsError(f"{path}: no such weights file (leave out --weights for the published CRAFT, "
+                           "or pass --weights craft-mlt-25k)")
     if path.is_dir():
         raise WeightsError(f"{path}: is a directory, not a weights file")
     with open(path, "rb") as fh:
@@ -78,7 +79,9 @@ def _read_state_dict(path: Path) -> tuple[dict, dict]:
             if path.suffix == ".safetensors":
                 raise WeightsError(f"{path}: not a valid safetensors file: {exc}") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the published .pth files use pickle protocol 4: harmless, said every load
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(

@@ -493,6 +493,7 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
                     f"{path}: truncated: image data ends at byte {max(ends, default=0)} "
                     f"but the file has {size} bytes"
                 )
+            _check_capacity(path, page)
             colormap = page.colormap if photometric == "palette" else None
             chunks = page.chunks
             band = int(chunks[1] if axes == "SYX" and len(chunks) == 3 else chunks[0])
@@ -508,6 +509,45 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
     except Exception as exc:
         raise ScanError(f"{path}: cannot read TIFF: {exc}") from None
     return Scan(height, width, path=str(path), tiff=layout, page=index, pages=pages, dpi=dpi)
+
+
+#: The most a TIFF codec can expand its data (deflate's limit is 1032:1, PackBits' 64:1, LZW's with
+#: 12-bit codes about 1400:1); a header claiming more pixels than that is refused. Other codecs
+#: (JPEG, CCITT, ZSTD, LZMA, ...) have no useful bound and are not checked.
+MAX_EXPANSION = {1: 1, 5: 2000, 8: 1100, 32946: 1100, 32773: 64}
+_CODEC_NAMES = {1: "uncompressed", 5: "LZW", 8: "deflate", 32946: "deflate", 32773: "PackBits"}
+
+
+def _check_capacity(path: Path, page) -> None:
+    """Refuse a TIFF whose strips or tiles cannot hold the image its header claims.
+
+    A damaged or forged header (60000 x 60000 px in a 20 kB file) would otherwise be found
+    out only when a tile reads past the listed strips, after the run has started.
+    """
+    height, width = page.imagelength, page.imagewidth
+    planes = page.samplesperpixel if page.planarconfig == 2 else 1
+    if page.is_tiled:
+        th, tw = page.tilelength, page.tilewidth
+        per_plane = -(-height // th) * -(-width // tw)
+        kind, what = "tile", f"{per_plane * planes} tiles of {tw} x {th} px"
+    else:
+        rows = min(int(page.rowsperstrip or height), height) or height
+        per_plane = -(-height // rows)
+        kind, what = "strip", f"{per_plane * planes} strips of {rows} rows"
+    listed = min(len(page.dataoffsets), len(page.databytecounts))
+    if listed < per_plane * planes:
+        raise ScanError(f"{path}: the header claims {width}x{height} px, stored in {what}, but lists only "
+                        f"{listed}: the file cannot hold that image (damaged or forged header)")
+    codec = int(page.compression)
+    if codec not in MAX_EXPANSION:
+        return
+    decoded = height * width * page.samplesperpixel * page.bitspersample / 8
+    stored = float(sum(page.databytecounts))
+    if stored * MAX_EXPANSION[codec] < decoded:
+        limit = "" if codec == 1 else f", and {_CODEC_NAMES[codec]} expands at most {MAX_EXPANSION[codec]}:1"
+        raise ScanError(f"{path}: the header claims {width}x{height} px ({decoded / 1e6:,.0f} MB of samples) but "
+                        f"its {listed} {kind}{'s hold' if listed != 1 else ' holds'} {stored / 1e3:,.0f} kB{limit}: the file cannot hold "
+                        "that image (damaged or forged header)")
 
 
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:

@@ -94,3 +94,17 @@ def word_outline(word) -> np.ndarray | None:
     if not is_axis_aligned(word.box):
         return word.box
     return None
+
+
+def model_settings(result) -> str:
+    """The detector and its settings in one line, for the XML outputs' metadata.
+
+    ``model=craft_mlt_25k sha256=4a5e... precision=bf16 scale=1 max_side=2560 tiling=thirds``
+    """
+    model = result.model or {}
+    params = result.params or {}
+    parts = [f"model={model.get('name')}", f"sha256={model.get('sha256')}"]
+    parts += [f"{key}={model[key]}" for key in ("width", "precision") if key in model]
+    parts += [f"{key}={params[key]}" for key in ("scale", "max_side", "tiling", "text_threshold", "link_threshold",
+                                                 "low_text") if key in params]
+    return " ".join(parts)

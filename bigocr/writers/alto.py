@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, unit, word_outline
 
 __all__ = ["alto_tree", "alto_bytes", "ALTO_NS"]
 
@@ -40,6 +40,8 @@ def alto_tree(result) -> etree._ElementTree:
     source = _el(description, "sourceImageInformation")
     _el(source, "fileName").text = Path(result.scan.get("path") or "array").name
     processing = _el(description, "Processing", ID="bigocr")
+    _el(processing, "processingStepDescription").text = "text detection (CRAFT), tiled at full resolution"
+    _el(processing, "processingStepSettings").text = model_settings(result)
     software = _el(processing, "processingSoftware")
     _el(software, "softwareName").text = "bigocr"
     _el(software, "softwareVersion").text = __version__

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, unit, word_outline
 
 __all__ = ["hocr_tree", "hocr_bytes"]
 
@@ -43,6 +43,7 @@ def hocr_tree(result) -> etree._ElementTree:
     _el(head, "meta", **{"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"})
     _el(head, "meta", name="ocr-system", content=f"bigocr {__version__}")
     _el(head, "meta", name="ocr-capabilities", content=CAPABILITIES)
+    _el(head, "meta", name="bigocr-model", content=model_settings(result))
     _el(head, "meta", name="ocr-number-of-pages", content="1")
     body = _el(html, "body")
     title = f'image "{name}"; bbox 0 0 {width} {height}; ppageno {int(result.scan.get("page", 0))}'

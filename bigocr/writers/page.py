@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import model_settings, numbered, outline, root, sub, unit, word_outline
 
 __all__ = ["page_tree", "page_bytes", "PAGE_NS"]
 
@@ -44,6 +44,7 @@ def page_tree(result) -> etree._ElementTree:
     _el(meta, "Creator").text = f"bigocr {__version__}"
     _el(meta, "Created").text = now
     _el(meta, "LastChange").text = now
+    _el(meta, "MetadataItem", type="processingStep", name="text detection (CRAFT)", value=model_settings(result))
     page = _el(pcgts, "Page", imageFilename=Path(result.scan.get("path") or "array").name,
                imageWidth=width, imageHeight=height)
     dpi = result.scan.get("dpi")

@@ -1,0 +1,213 @@
+"""Running the detector at another scale than the scan's, window by window.
+
+A network sees text best in a certain range of sizes; a 100-dpi form's 10 px
+letters are too small for CRAFT and a 600-dpi headline's 150 px letters too
+large.  :class:`ScaledScan` presents a scan resampled by a factor as if it were
+a scan of that size: the tile plan, the detector, the stitched maps, the
+labelling and the boxes all work in *working pixels*, and only the words are
+mapped back to scan pixels at the end.  Nothing is decoded whole: each window
+of working pixels is computed from the window of scan pixels under it.
+
+Resampling is separable and defined by global coordinates: working pixel ``i``
+of an axis of ``n`` scan pixels and ``m`` working pixels covers scan interval
+``[i n / m, (i + 1) n / m)``.  Shrinking averages the scan pixels under that
+interval, weighted by overlap (OpenCV's ``INTER_AREA``); enlarging interpolates
+linearly between the two scan pixels nearest to its centre
+(``INTER_LINEAR``).  Each working pixel is the same sum of the same scan pixels
+with the same weights in the same order whichever window it is computed in, so
+tiles still agree with each other and with the untiled scan bit for bit.
+OpenCV's ``resize`` cannot be used per window for that: it derives its own
+factor from the window's size and replicates the window's border.
+
+Coordinates are ``(y, x)``; a factor above 1 enlarges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bigocr.errors import ParameterError
+
+__all__ = ["ScaledScan", "axis_taps", "resample", "scaled_length", "check_scale", "parse_scale", "MIN_SCALE",
+           "MAX_SCALE"]
+
+#: Accepted scale factors.
+MIN_SCALE = 1 / 16
+MAX_SCALE = 8.0
+
+
+def scaled_length(length: int, scale: float) -> int:
+    """Working pixels of an axis of ``length`` scan pixels at ``scale`` (at least 1)."""
+    return max(1, int(round(length * scale)))
+
+
+def check_scale(scale) -> float:
+    """``scale`` as a float, or a ParameterError that says what is accepted."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ParameterError(f"scale must be a number or 'auto', got {scale!r}")
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ParameterError(f"scale must be between {MIN_SCALE:g} and {MAX_SCALE:g}, got {scale!r}")
+    return float(scale)
+
+
+def parse_scale(text: str) -> float | str:
+    """``"auto"`` or a factor from the command line; a ParameterError says what is accepted."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParameterError(f"expected a factor such as 0.5 or 1.5, or auto, got {text!r}") from None
+    if not MIN_SCALE <= value <= MAX_SCALE:
+        raise ParameterError(f"expected a factor between {MIN_SCALE:g} and {MAX_SCALE:g}, or auto, got {text}")
+    return value
+
+
+def axis_taps(start: int, stop: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Resampling taps of working pixels ``start:stop`` of an axis of ``n`` scan / ``m`` working pixels.
+
+    Returns
+    -------
+    first : ndarray, shape (stop - start,), intp
+        First scan pixel of each working pixel's taps.
+    weights : ndarray, shape (stop - start, k), float32
+        Weight of scan pixel ``first + t`` for tap ``t`` (0 beyond a pixel's taps).
+    lo, hi : int
+        The scan pixels ``lo:hi`` that the taps read.
+    """
+    i = np.arange(start, stop, dtype=np.float64)
+    if m <= n:  # shrink: overlap-weighted average over [i n/m, (i+1) n/m)
+        a, b = i * n / m, (i + 1) * n / m
+        first = np.floor(a).astype(np.intp)
+        last = np.minimum(np.ceil(b).astype(np.intp), n) - 1
+        k = int((last - first).max()) + 1
+        t = np.arange(k)
+        left = first[:, None] + t
+        overlap = np.minimum(left + 1, b[:, None]) - np.maximum(left, a[:, None])
+        weights = np.clip(overlap, 0, None) * (m / n)
+        weights[left > last[:, None]] = 0
+    else:  # enlarge: linear between the scan pixels around the centre (i + 0.5) n/m - 0.5
+        centre = (i + 0.5) * n / m - 0.5
+        base = np.floor(centre)
+        frac = centre - base
+        first = np.clip(base, 0, n - 1).astype(np.intp)
+        second = np.clip(base + 1, 0, n - 1).astype(np.intp)
+        weights = np.stack([1 - frac, frac], axis=1)
+        # at the borders both taps are the same edge pixel: one tap with all the weight
+        same = second == first
+        weights[same] = [1.0, 0.0]
+        k = 2
+    lo = int(first.min())
+    hi = int(min(n, (first + k).max()))
+    return first, weights.astype(np.float32), lo, hi
+
+
+def _apply(pixels: np.ndarray, first: np.ndarray, weights: np.ndarray, lo: int, axis: int) -> np.ndarray:
+    """Sum of taps along ``axis`` of ``pixels`` (which starts at scan pixel ``lo``), in float32."""
+    n = pixels.shape[axis]
+    out = None
+    for t in range(weights.shape[1]):
+        index = np.minimum(first - lo + t, n - 1)  # a zero-weight tap past the end reads the last pixel
+        w = weights[:, t]
+        w = w[:, None, None] if axis == 0 else w[None, :, None]
+        term = np.take(pixels, index, axis=axis).astype(np.float32) * w
+        out = term if out is None else out + term
+    return out
+
+
+def resample(read, window: tuple[int, int, int, int], shape: tuple[int, int],
+             scaled: tuple[int, int]) -> np.ndarray:
+    """Working pixels ``window = (y0, y1, x0, x1)`` of a scan of ``shape`` resampled to ``scaled``.
+
+    Parameters
+    ----------
+    read : callable
+        ``read(y0, y1, x0, x1) -> (h, w, 3) uint8`` in scan pixels.
+    window : tuple of int
+        The window in working pixels.
+    shape, scaled : tuple of int
+        ``(height, width)`` of the scan and of the working image.
+
+    Returns
+    -------
+    ndarray, shape (y1 - y0, x1 - x0, 3), uint8
+    """
+    y0, y1, x0, x1 = window
+    fy, wy, ylo, yhi = axis_taps(y0, y1, shape[0], scaled[0])
+    fx, wx, xlo, xhi = axis_taps(x0, x1, shape[1], scaled[1])
+    pixels = read(ylo, yhi, xlo, xhi)
+    rows = _apply(pixels, fy, wy, ylo, axis=0)
+    out = _apply(rows, fx, wx, xlo, axis=1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class ScaledScan:
+    """A :class:`~bigocr.tiler.scan.Scan` seen at ``scale``: the same interface, in working pixels.
+
+    Parameters
+    ----------
+    scan : Scan
+        The scan, read window by window.
+    scale : float
+        Working pixels per scan pixel (above 1 enlarges).
+
+    Attributes
+    ----------
+    height, width : int
+        Size in working pixels, ``round(scan size * scale)``.
+    factors : tuple of float
+        ``(height / scan.height, width / scan.width)``: the exact factors per axis,
+        with which boxes are mapped back to scan pixels.
+    """
+
+    scan: object
+    scale: float
+
+    def __post_init__(self):
+        check_scale(self.scale)
+
+    @property
+    def height(self) -> int:
+        return scaled_length(self.scan.height, self.scale)
+
+    @property
+    def width(self) -> int:
+        return scaled_length(self.scan.width, self.scale)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def factors(self) -> tuple[float, float]:
+        return (self.height / self.scan.height, self.width / self.scan.width)
+
+    @property
+    def name(self) -> str:
+        return self.scan.name
+
+    @property
+    def path(self) -> str | None:
+        return self.scan.path
+
+    @property
+    def needs_cache(self) -> bool:
+        return self.scan.needs_cache
+
+    def cached(self, store) -> "ScaledScan":
+        return ScaledScan(self.scan.cached(store), self.scale)
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Working pixels ``[y0, y1) x [x0, x1)`` as ``(h, w, 3)`` uint8 RGB."""
+        if not (0 <= y0 < y1 <= self.height and 0 <= x0 < x1 <= self.width):
+            raise IndexError(f"window {(y0, y1, x0, x1)} outside scaled scan {self.shape}")
+        return resample(self.scan.read, (y0, y1, x0, x1), self.scan.shape, self.shape)
+
+    def to_scan(self, points: np.ndarray) -> np.ndarray:
+        """Points ``(..., 2)`` as ``(x, y)`` in working pixels, mapped to scan pixels."""
+        fy, fx = self.factors
+        return (np.asarray(points, np.float32) / np.array([fx, fy], np.float32)).astype(np.float32)

