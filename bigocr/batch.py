@@ -98,7 +98,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
-                 margin: int | None = None, precision: str = "auto", scale: float | str = 1.0) -> list[BatchItem]:
+                 margin: int | None = None, precision: str = "auto", scale: float | str = 1.0, text: bool = False,
+                 recognizer=None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -127,7 +128,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         ``failed`` item; the batch goes on past it.
     """
     from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, resolve_detector,
-                                 with_margin)
+                                 resolve_reader, with_margin)
 
     sources = [str(s) for s in sources] + (read_list(list_file) if list_file is not None else [])
     if not sources:
@@ -142,6 +143,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     root.mkdir()
     det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler), precision=precision)
     run_device = getattr(det, "device", None)
+    reader, model = resolve_reader(text, recognizer, device, model)
     if params.invert == "both":
         det = InvertBoth(det)
     params = with_margin(params, det)
@@ -168,7 +170,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
             pages.append((items[-1], page))
 
     lock = threading.Lock()
-    with _runner(det, scheduler, threads, resources) as runner, \
+    with _runner(det, scheduler, threads, resources, reader) as runner, \
             _progress(len(pages), progress, unit="scan") as scans_bar, \
             _progress(0, progress, unit="tile", position=1) as tiles_bar:
 
@@ -182,7 +184,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
             try:
                 job = _open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
                                 force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
-                                heatmap=heatmap)
+                                heatmap=heatmap, read=reader is not None)
                 with lock:
                     tiles_bar.total += len(job.plan.tiles)
                     tiles_bar.refresh()

@@ -94,6 +94,11 @@ def _job_options(cmd) -> None:
                      help="CRAFT weights: craft-mlt-25k (default: the published CRAFT, installed with bigocr), "
                           "a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
+    cmd.add_argument("--no-text", dest="text", action="store_false",
+                     help="find the words' boxes only; do not read them")
+    cmd.add_argument("--recognizer", metavar="NAME|PATH",
+                     help="recognizer weights: english-g2 (default: EasyOCR's English CRNN, installed with bigocr) "
+                          "or a bigocr .safetensors recognizer")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")
     cmd.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
@@ -103,7 +108,7 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
     cmd.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
                      help="comma-separated outputs: json (words.json), alto (alto.xml), page (page.xml), "
-                          "hocr (hocr.html), geojson (words.geojson); default: json")
+                          "hocr (hocr.html), geojson (words.geojson), txt (text.txt); default: json")
     cmd.add_argument("--no-preview", dest="preview", action="store_false",
                      help="skip preview.png (the scan shrunk to 4000 px with its words drawn)")
     cmd.add_argument("--heatmap", action="store_true",
@@ -158,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     dl = wsub.add_parser("download", help="download, check and cache published weights")
-    dl.add_argument("name", choices=("craft-mlt-25k",))
+    dl.add_argument("name", choices=("craft-mlt-25k", "english-g2"))
     dl.add_argument("--url", help="another source of the same archive (a mirror)")
     sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
     sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
@@ -222,7 +227,7 @@ def _cmd_run(args) -> int:
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
         resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
-        scale=args.scale,
+        scale=args.scale, text=args.text, recognizer=args.recognizer,
     )
     if not args.quiet:
         run = result.run
@@ -254,7 +259,8 @@ def _cmd_batch(args) -> int:
         device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
-        tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale,
+        tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, text=args.text,
+        recognizer=args.recognizer,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:

@@ -26,7 +26,8 @@ from bigocr.errors import BigOCRError, ClusterError, ParameterError
 from bigocr.memory import release_memory
 from bigocr.merge.stitch import mark_done, open_maps, write_tile
 
-__all__ = ["DetectorPlugin", "connect", "install_detector", "run_tile", "tile_task", "run_tiles", "check_resources"]
+__all__ = ["DetectorPlugin", "connect", "install_detector", "run_tile", "tile_task", "read_task", "run_tiles",
+           "check_resources"]
 
 log = logging.getLogger("bigocr")
 
@@ -138,6 +139,16 @@ def tile_task(scan, tile, plugin_name: str, maps) -> dict:
     return run_tile(scan, tile, _worker_detector(plugin_name), maps)
 
 
+def read_task(scan, group, plugin_name: str) -> dict:
+    """:func:`bigocr.recognizer.groups.read_group` on a Dask worker, with the worker's recognizer."""
+    from bigocr.recognizer.groups import read_group
+
+    t0 = time.perf_counter()
+    readings = read_group(scan, group, _worker_detector(plugin_name))
+    release_memory()
+    return {"index": group.index, "readings": readings, "seconds": time.perf_counter() - t0}
+
+
 @contextlib.contextmanager
 def connect(scheduler, threads: int | None = None):
     """A dask.distributed client: the given one, one to an address, or a local cluster.
@@ -220,20 +231,21 @@ def check_resources(client, resources: dict | None, wait: float = 10.0) -> None:
         )
 
 
-def install_detector(client, detector, torch_threads: int | None = None, resources: dict | None = None) -> str:
-    """Install ``detector`` on every worker (now and joining later); returns the plugin's name.
+def install_detector(client, detector, torch_threads: int | None = None, resources: dict | None = None,
+                     kind: str = "detector") -> str:
+    """Install ``detector`` (or the recognizer) on every worker (now and joining later); returns the plugin's name.
 
     Workers without ``resources`` get it too but load nothing.
     """
     import uuid
 
-    name = f"bigocr-detector-{uuid.uuid4().hex[:12]}"
+    name = f"bigocr-{kind}-{uuid.uuid4().hex[:12]}"
     try:
         client.register_plugin(DetectorPlugin(name, detector, torch_threads, resources), name=name)
     except BigOCRError:
         raise
     except Exception as exc:  # setup failed on a worker: weights missing there, no GPU, ...
-        raise ClusterError(f"cannot install the detector on the Dask workers: {type(exc).__name__}: {exc}") from None
+        raise ClusterError(f"cannot install the {kind} on the Dask workers: {type(exc).__name__}: {exc}") from None
     return name
 
 
@@ -283,8 +295,8 @@ def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, win
                         raise
                     except Exception as exc:
                         if type(exc).__name__ == "KilledWorker":
-                            raise ClusterError(f"a tile task killed its worker again and again ({exc}); "
-                                               "the tile may need more memory than a worker has") from None
+                            raise ClusterError(f"a task killed its worker again and again ({exc}); "
+                                               "it may need more memory than a worker has") from None
                         raise
                     future.release()
                     reports.append(report)

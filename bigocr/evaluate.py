@@ -238,6 +238,151 @@ def _scale_arg(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two strings (insertions, deletions, substitutions cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+@dataclass
+class ReadCounts:
+    """Character errors and exact words of readings against the truth."""
+
+    errors: int = 0
+    chars: int = 0
+    words: int = 0
+    exact: int = 0
+    exact_folded: int = 0
+
+    def add(self, reading: str, truth: str) -> None:
+        self.errors += edit_distance(reading, truth)
+        self.chars += len(truth)
+        self.words += 1
+        self.exact += reading == truth
+        self.exact_folded += reading.casefold() == truth.casefold()
+
+    @property
+    def cer(self) -> float:
+        return self.errors / self.chars if self.chars else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.exact / self.words if self.words else 0.0
+
+    def to_dict(self) -> dict:
+        return {"cer": round(self.cer, 4), "word_accuracy": round(self.accuracy, 4),
+                "word_accuracy_folded": round(self.exact_folded / self.words if self.words else 0.0, 4),
+                "errors": self.errors, "chars": self.chars, "words": self.words}
+
+
+#: Tesseract's language per source for ``--read``: the German prints get Fraktur.
+TESSERACT_LANG = {"vdsbb": "frk"}
+
+
+def tesseract_read(crops: list[np.ndarray], psm: int = 8, lang: str = "eng") -> list[str]:
+    """Tesseract's reading of each gray crop, all in one process (a file list), ``--psm 8`` words / 7 lines."""
+    import tempfile
+
+    import cv2
+
+    exe = shutil.which("tesseract")
+    if exe is None:
+        raise BigOCRError("tesseract is not installed (Debian: apt-get install tesseract-ocr tesseract-ocr-frk)")
+    if not crops:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        names = []
+        for k, crop in enumerate(crops):
+            names.append(f"{tmp}/{k:06d}.png")
+            cv2.imwrite(names[-1], crop)
+        Path(tmp, "list.txt").write_text("\n".join(names) + "\n")
+        run = subprocess.run([exe, f"{tmp}/list.txt", "stdout", "--psm", str(psm), "-l", lang],
+                             capture_output=True, text=True)
+    if run.returncode:
+        raise BigOCRError(f"tesseract failed: {run.stderr.strip()[:200]}")
+    pages = run.stdout.split("\f")
+    return [" ".join(page.split()) for page in pages[:len(crops)]] + [""] * max(0, len(crops) - len(pages))
+
+
+def read_source(folder: Path, read_crops, *, charset: str | None, split: str = "eval", limit: int | None = None,
+                lines: bool = False) -> tuple[ReadCounts, ReadCounts, float, int]:
+    """Recognition alone on the truth's crops of one source.
+
+    ``read_crops(crops, source) -> list of str`` reads gray crops cut from the
+    image at the truth's boxes (:func:`bigocr.recognizer.read.word_crop`, no
+    margin: the truth's boxes are already the words').  Returns the counts on
+    words whose every character is in ``charset`` (all words when None), the
+    counts on the others, the seconds spent reading and the number of crops.
+    """
+    from bigocr.recognizer.read import word_crop
+    from bigocr.tiler.scan import open_scan
+
+    inside, outside, seconds, crops_read, images = ReadCounts(), ReadCounts(), 0.0, 0, 0
+    for gt_path in sorted(Path(folder).glob("*.gt.json")):
+        stem = gt_path.name[: -len(".gt.json")]
+        if split != "all" and split_of(stem) != split:
+            continue
+        if limit is not None and images >= limit:
+            break
+        image_path, doc = load_truth(gt_path)
+        items = [w for w in doc.get("lines" if lines else "words") or [] if w.get("text") and not w.get("ignore")]
+        if not items:
+            continue
+        images += 1
+        scan = open_scan(image_path)
+        pixels = scan.read(0, scan.height, 0, scan.width)
+        pairs = [(word_crop(pixels, np.asarray(w["box"], np.float64), margin=0.0), w["text"]) for w in items]
+        pairs = [(c, t) for c, t in pairs if c is not None]
+        t0 = time.perf_counter()
+        readings = read_crops([c for c, _ in pairs], doc.get("source", Path(folder).name))
+        seconds += time.perf_counter() - t0
+        crops_read += len(pairs)
+        for reading, (_, truth) in zip(readings, pairs):
+            (inside if charset is None or set(truth) <= set(charset) else outside).add(reading, truth)
+    return inside, outside, seconds, crops_read
+
+
+def _main_read(args, data: Path) -> int:
+    """``bigocr eval --read``: CER and word accuracy of the recognizer (or Tesseract) on the truth's crops."""
+    from bigocr.recognizer import resolve_recognizer
+
+    recognizer, info = resolve_recognizer(args.recognizer, "cpu" if args.device == "auto" else args.device)
+    charset = info.get("charset")
+    if args.tesseract:
+        name = "tesseract (" + ", ".join(f"{s}: {TESSERACT_LANG.get(s, 'eng')}" for s in args.sources.split(",")) + ")"
+
+        def read_crops(crops, source):
+            return tesseract_read(crops, psm=7 if args.lines else 8, lang=TESSERACT_LANG.get(source, "eng"))
+    else:
+        name = info.get("name")
+
+        def read_crops(crops, source):
+            return [text for text, _ in recognizer(crops)]
+
+    level = "lines" if args.lines else "words"
+    report = {"reader": name, "split": args.split, "level": level, "charset_of": info.get("name"), "sources": {}}
+    print(f"{'source':8} {'crops':>6} {'CER':>7} {'words ok':>8} {'folded':>7} {'other':>6} {'CER':>7} {'crops/s':>8}   "
+          f"({name}; 'other': truth with characters outside {info.get('name')}'s charset)")
+    for source in args.sources.split(","):
+        inside, outside, seconds, crops = read_source(data / source, read_crops, charset=charset, split=args.split,
+                                                      limit=args.limit, lines=args.lines)
+        report["sources"][source] = {"in_charset": inside.to_dict(), "other": outside.to_dict(),
+                                     "seconds": round(seconds, 1), "crops_per_s": round(crops / seconds, 2) if seconds else 0}
+        print(f"{source:8} {inside.words:>6} {inside.cer:>7.4f} {inside.accuracy:>8.3f} "
+              f"{inside.exact_folded / max(1, inside.words):>7.3f} {outside.words:>6} {outside.cer:>7.4f} "
+              f"{crops / seconds if seconds else 0:>8.1f}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     """``bigocr eval``: see ``bigocr eval --help``."""
     import argparse
@@ -252,7 +397,12 @@ def main(argv=None) -> int:
     who.add_argument("--truth-words", action="store_true",
                      help="use the true word boxes (with --lines: measures the line grouping alone)")
     p.add_argument("--lines", action="store_true",
-                   help="group the words into lines and match them against the truth's lines")
+                   help="group the words into lines and match them against the truth's lines (with --read: read "
+                        "the truth's line crops)")
+    p.add_argument("--read", action="store_true",
+                   help="recognition alone: read the truth's word crops (CER, word accuracy), with --tesseract "
+                        "Tesseract on the same crops (--psm 8, or 7 for --lines; frk for vdsbb)")
+    p.add_argument("--recognizer", metavar="NAME|PATH", help="recognizer weights (default: english-g2)")
     p.add_argument("--demo", action="store_true",
                    help="run the weights as CRAFT's demo does: the whole image resized to 1.5x, at most 1280 px, "
                         "in one pass (the baseline that shrinks)")
@@ -268,6 +418,8 @@ def main(argv=None) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise ParameterError(f"--data {data}: no such folder (the real scans live in shared/data/real)")
+    if args.read:
+        return _main_read(args, data)
     if args.tesseract:
         def detect_words(path, doc):
             return tesseract_words(path)

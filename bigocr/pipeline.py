@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bigocr.cluster import check_resources, connect, install_detector, run_tile, run_tiles, tile_task
+from bigocr.cluster import check_resources, connect, install_detector, read_task, run_tile, run_tiles, tile_task
 from bigocr.config import Params
 from bigocr.detector.infer import CraftDetector, InvertBoth
 from bigocr.errors import OutputError, ParameterError
@@ -50,6 +50,8 @@ log = logging.getLogger("bigocr")
 LABEL_BLOCK = 2048
 #: Where a scan with huge strips is decoded once (in OUT, so that every worker reads it; removed at the end).
 CACHE_NAME = "scan-cache.zarr"
+#: Where the readings of each group of words are kept while a run reads (resume point; removed at the end).
+TEXT_PARTS = "text-parts"
 
 
 def default_out(source) -> Path:
@@ -85,9 +87,21 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
     return detector, dict(info)
 
 
+def resolve_reader(text: bool, recognizer, device: str, model: dict) -> tuple[object, dict]:
+    """The recognizer to run (None without ``text``) and ``model`` with its identity under ``"recognizer"``."""
+    if not text:
+        if recognizer is not None:
+            raise ParameterError("recognizer= reads the words only with text=True")
+        return None, model
+    from bigocr.recognizer import resolve_recognizer
+
+    reader, info = resolve_recognizer(recognizer, device)
+    return reader, {**model, "recognizer": info}
+
+
 #: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
 OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", "preview.png", "heatmap-region.png", "heatmap-affinity.png",
-                CACHE_NAME)
+                CACHE_NAME, TEXT_PARTS)
 
 def _fingerprint(scan: Scan) -> dict:
     """What tells a changed scan: size and modification time of a file, a hash of an array."""
@@ -133,6 +147,7 @@ class _Job:
     identity: dict = field(default_factory=dict)
     state: str = "new"  # new, resume or complete
     done: set = field(default_factory=set)
+    read: bool = False  # also read the words (the runner has the recognizer)
     work: object = None  # the scan as the detector sees it: ``scan`` itself, or a ScaledScan
     scale_info: dict = field(default_factory=dict)  # how the scale was chosen (reported, not part of the identity)
 
@@ -176,11 +191,14 @@ def _inspect_out(job: _Job, force: bool) -> None:
 class _Runner:
     """Runs tiles: one by one in this process, or as tasks on a Dask client."""
 
-    def __init__(self, detector, client=None, plugin: str | None = None, resources: dict | None = None):
+    def __init__(self, detector, client=None, plugin: str | None = None, resources: dict | None = None,
+                 recognizer=None, reader: str | None = None):
         self.detector = detector
         self.client = client
         self.plugin = plugin
         self.resources = resources or None
+        self.recognizer = recognizer
+        self.reader = reader  # the recognizer's plugin on the workers
 
     def run(self, scan: Scan, tiles, maps, on_done) -> list[dict]:
         if self.client is None:
@@ -200,23 +218,46 @@ class _Runner:
 
         return run_tiles(client, submit, tiles, on_done, self.resources)
 
+    def read(self, scan, groups, on_done) -> None:
+        """Read each group's words; ``on_done(report)`` gets ``{"index", "readings", "seconds"}`` as each ends."""
+        if self.client is None:
+            from bigocr.recognizer.groups import read_group
+
+            for group in groups:
+                t0 = time.perf_counter()
+                on_done({"index": group.index, "readings": read_group(scan, group, self.recognizer),
+                         "seconds": time.perf_counter() - t0})
+            return
+        client = self.client
+        token = uuid.uuid4().hex[:12]
+        scan_ref = client.scatter(scan, hash=False) if scan.path is None else scan
+
+        def submit(group):
+            return client.submit(read_task, scan_ref, group, self.reader, key=f"bigocr-read-{token}-{group.index}",
+                                 pure=False)
+
+        run_tiles(client, submit, groups, on_done)
+
 
 @contextlib.contextmanager
-def _runner(detector, scheduler, threads: int | None, resources: dict | None):
-    """A :class:`_Runner` for ``scheduler``, with the detector installed on the workers."""
+def _runner(detector, scheduler, threads: int | None, resources: dict | None, recognizer=None):
+    """A :class:`_Runner` for ``scheduler``, with the detector (and recognizer) installed on the workers."""
     if scheduler == "synchronous":
-        yield _Runner(detector)
+        yield _Runner(detector, recognizer=recognizer)
         return
     with connect(scheduler, threads) as (client, local):
         if local:
             resources = None
         check_resources(client, resources)
-        plugin = install_detector(client, detector, resources=resources)
+        plugins = [install_detector(client, detector, resources=resources)]
+        if recognizer is not None:
+            plugins.append(install_detector(client, recognizer, kind="recognizer"))
         try:
-            yield _Runner(detector, client, plugin, resources)
+            yield _Runner(detector, client, plugins[0], resources, recognizer, plugins[-1])
         finally:
-            with contextlib.suppress(Exception):
-                client.unregister_worker_plugin(plugin)
+            for plugin in plugins:
+                with contextlib.suppress(Exception):
+                    client.unregister_worker_plugin(plugin)
 
 
 def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
@@ -227,7 +268,7 @@ def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
 
 
 def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
-              formats, preview: bool, heatmap: bool, scan: Scan | None = None) -> _Job:
+              formats, preview: bool, heatmap: bool, scan: Scan | None = None, read: bool = False) -> _Job:
     scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
@@ -242,7 +283,7 @@ def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool,
              summary["pixels_ratio"], plan.chunks)
     model, run_device = detector_info
     job = _Job(scan, plan, params, model, run_device, OutDir(out) if out is not None else None,
-               formats, preview, heatmap, work=work, scale_info=scale_info)
+               formats, preview, heatmap, read=read, work=work, scale_info=scale_info)
     job.identity = {"scan": scan.info(), "source": _fingerprint(scan), "model": model,
                     "params": params.to_dict(), "plan": summary}
     if job.out is not None:
@@ -287,7 +328,53 @@ def _load_complete(job: _Job) -> Result:
     return result
 
 
-def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
+def _recognize(job: _Job, runner: _Runner, scan, words: list, on_read) -> tuple[list, float]:
+    """Read ``words`` from ``scan`` at full resolution, group by group; returns the words with text.
+
+    Each finished group's readings are saved in ``OUT/text-parts/`` (named by
+    the digest of its boxes), so an interrupted run reads only the rest.
+    """
+    import json
+
+    from bigocr.recognizer.groups import group_words
+
+    t0 = time.perf_counter()
+    groups = group_words([w.box for w in words], scan.shape)
+    readings: list = [None] * len(words)
+    out = job.out
+
+    def part(group) -> str:
+        return f"{TEXT_PARTS}/{group.index:05d}-{group.key}.json"
+
+    def keep(group, found) -> None:
+        for i, (text, confidence) in zip(group.indices, found):
+            readings[i] = (text, confidence)
+
+    todo = []
+    if out is not None:
+        out.fs.makedirs(out.path(TEXT_PARTS), exist_ok=True)
+    for group in groups:
+        if out is not None and out.exists(part(group)):
+            keep(group, json.loads(out.read_bytes(part(group))))
+            on_read(len(group.indices))
+        else:
+            todo.append(group)
+    if len(todo) < len(groups):
+        log.info("%s: %d of %d groups of words already read", scan.name, len(groups) - len(todo), len(groups))
+
+    def done(report) -> None:
+        group = groups[report["index"]]
+        keep(group, report["readings"])
+        if out is not None:
+            out.write_bytes(part(group), json.dumps(report["readings"]).encode())
+        on_read(len(group.indices))
+
+    runner.read(scan, todo, done)
+    words = [replace(w, text=text, confidence=confidence) for w, (text, confidence) in zip(words, readings)]
+    return words, time.perf_counter() - t0
+
+
+def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=lambda count: None) -> Result:
     """Run a job's remaining tiles, label, extract, lay out and write its outputs."""
     t_start = time.perf_counter()
     scan, work, plan, params, out = job.scan, job.work, job.plan, job.params, job.out
@@ -344,6 +431,10 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
         log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
                  len(layout.blocks), layout.skew)
         t_end = time.perf_counter()
+        t_read = 0.0
+        if job.read:
+            words, t_read = _recognize(job, runner, scan, words, on_read)
+            log.info("%d words read in %.1f s", len(words), t_read)
         attrs["bigocr"]["complete"] = True
         group.attrs.update(attrs)
         if job.heatmap:
@@ -359,6 +450,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
         "write": float(np.sum([r["write"] for r in reports])),
         "label": t_boxes - t_label,
         "boxes": t_end - t_boxes,
+        **({"recognize": t_read} if job.read else {}),
     }
     result = Result(
         scan=scan.info(),
@@ -384,6 +476,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None) -> Result:
             written = write_outputs(result, out, job.formats)
             log.info("wrote %s", ", ".join(str(p) for p in written))
             out.remove(CACHE_NAME)
+            out.remove(TEXT_PARTS)
         except OSError as exc:
             raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
     return result
@@ -434,7 +527,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
            resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto",
-           scale: float | str = 1.0) -> Result:
+           scale: float | str = 1.0, text: bool = False, recognizer=None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -505,6 +598,14 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     margin : int, optional
         The grid's context in scan pixels; default: measured from the detector
         by feeding it an impulse (:func:`bigocr.detector.infer.context_margin`).
+    text : bool
+        Also read each word (``Word.text``, ``Word.confidence``): a CRNN + CTC
+        recognizer on crops cut from the scan at full resolution, as Dask tasks.
+        ``bigocr run`` reads by default; ``--no-text`` does not.
+    recognizer : None, str, Path or callable
+        With ``text``: None for the default (``english-g2``, EasyOCR's English
+        model), a published name, a weights file, or a callable taking a list
+        of gray word images and returning ``(text, confidence)`` pairs.
     resources : dict or str, optional
         Dask resources each tile task needs on a cluster, e.g. ``{"GPU": 1}``
         or ``"GPU=1"``; default ``GPU=1`` when ``device`` is CUDA and the run is
@@ -549,14 +650,29 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler),
                                        precision=precision)
     log.info("detector: %s", model.get("name"))
+    reader, model = resolve_reader(text, recognizer, device, model)
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
         detector = InvertBoth(detector)
     params = with_margin(params, detector)
     job = _open_job(source, params=params, detector_info=(model, run_device), out=out, force=force,
-                    max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap, scan=scan)
+                    max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap, scan=scan,
+                    read=reader is not None)
     if job.state == "complete":
         return _load_complete(job)
-    with _runner(detector, scheduler, threads, resources) as runner, \
+    with _runner(detector, scheduler, threads, resources, reader) as runner, \
             _progress(len(job.plan.tiles), progress) as bar:
-        return _execute(job, runner, lambda report: bar.update())
+        words_bar = None
+
+        def on_read(count):
+            nonlocal words_bar
+            if words_bar is None:  # the tiles are done: the bar turns to words
+                bar.close()
+                words_bar = _progress(0, progress, unit="word").__enter__()
+            words_bar.update(count)
+
+        try:
+            return _execute(job, runner, lambda report: bar.update(), on_read)
+        finally:
+            if words_bar is not None:
+                words_bar.close()

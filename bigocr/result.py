@@ -98,7 +98,7 @@ class Result:
             return np.asarray(values, dtype=np.float32).reshape(-1, 2)
 
         words = [Word(points(w["box"]), float(w["score"]), None if w.get("polygon") is None else points(w["polygon"]),
-                      w.get("text", "")) for w in doc["words"]]
+                      w.get("text", ""), w.get("confidence")) for w in doc["words"]]
         blocks = tuple(
             Block(tuple(Line(tuple(line["words"]), np.asarray(line["box"], np.float64)) for line in block["lines"]),
                   np.asarray(block["box"], np.float64))

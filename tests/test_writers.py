@@ -157,7 +157,7 @@ def test_write_outputs_and_format_names(tmp_path, sample):
         parse_formats("json,pdf")
     with pytest.raises(ParameterError, match="no output format"):
         parse_formats(",")
-    assert set(FORMATS) == {"json", "alto", "page", "hocr", "geojson"}
+    assert set(FORMATS) == {"json", "alto", "page", "hocr", "geojson", "txt"}
 
 
 @needs_schemas

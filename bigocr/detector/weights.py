@@ -1,12 +1,14 @@
 """Loading CRAFT and LinkRefiner weights without executing code.
 
-Accepted files:
+Networks: ``"craft"`` and ``"refiner"`` (the detector), ``"crnn"`` (the
+recognizer, :mod:`bigocr.recognizer`).  Accepted files:
 
 * the reference's ``.pth`` checkpoints (``craft_mlt_25k.pth``,
-  ``craft_refiner_CTW1500.pth``), with or without DataParallel's ``module.``
-  prefix, read with ``torch.load(..., weights_only=True)``;
+  ``craft_refiner_CTW1500.pth``, EasyOCR's ``english_g2.pth``), with or without
+  DataParallel's ``module.`` prefix, read with ``torch.load(..., weights_only=True)``;
 * bigocr's own format: a safetensors file whose metadata says
-  ``{"format": "bigocr", "network": "craft" | "refiner", "name": ...}``.
+  ``{"format": "bigocr", "network": "craft" | "refiner" | "crnn", "name": ...}``
+  (a recognizer's also ``"charset"``).
 
 A file that is not such a checkpoint is refused with the first mismatching keys.
 """
@@ -37,6 +39,7 @@ class Weights:
     name: str
     sha256: str
     width: float = 1.0  # CRAFT width multiplier (bigocr's slimmer models)
+    charset: str | None = None  # a recognizer's characters, in class order after the CTC blank
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -50,10 +53,27 @@ def file_sha256(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
-def _new_network(network: str, width: float = 1.0) -> torch.nn.Module:
+def _new_network(network: str, width: float = 1.0, charset: str | None = None) -> torch.nn.Module:
+    if network == "crnn":
+        from bigocr.recognizer.crnn import CRNN
+
+        return CRNN(len(charset) + 1)
     from bigocr.detector.craft import CRAFT, RefineNet
 
     return CRAFT(width) if network == "craft" else RefineNet()
+
+
+def _charset(path: Path, state: dict, meta: dict) -> str:
+    """A recognizer's charset: from bigocr metadata, or english_g2's for EasyOCR's 97-class files."""
+    from bigocr.recognizer.crnn import ENGLISH_G2_CHARSET
+
+    if meta.get("charset"):
+        return meta["charset"]
+    head = state.get("Prediction.weight")
+    if head is not None and head.shape[0] == len(ENGLISH_G2_CHARSET) + 1:
+        return ENGLISH_G2_CHARSET
+    raise WeightsError(f"{path}: not a recognizer bigocr knows: no charset in its metadata and not english_g2's "
+                       f"{len(ENGLISH_G2_CHARSET) + 1} classes")
 
 
 def _read_state_dict(path: Path) -> tuple[dict, dict]:
@@ -104,10 +124,10 @@ def _strip_prefix(state: dict) -> dict:
     return state
 
 
-def _match(path: Path, network: str, state: dict, width: float = 1.0) -> dict:
+def _match(path: Path, network: str, state: dict, width: float = 1.0, charset: str | None = None) -> dict:
     """Check keys and shapes against the network; tolerate absent BatchNorm counters."""
     with torch.device("meta"):  # names and shapes only: nothing allocated or initialised
-        reference = _new_network(network, width).state_dict()
+        reference = _new_network(network, width, charset).state_dict()
     missing = [k for k in reference if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in reference]
     wrong = [k for k in reference if k in state and tuple(state[k].shape) != tuple(reference[k].shape)]
@@ -120,7 +140,7 @@ def _match(path: Path, network: str, state: dict, width: float = 1.0) -> dict:
         if wrong:
             k = wrong[0]
             parts.append(f"shape of {k} is {tuple(state[k].shape)}, expected {tuple(reference[k].shape)}")
-        what = "CRAFT" if network == "craft" else "LinkRefiner (RefineNet)"
+        what = {"craft": "CRAFT", "refiner": "LinkRefiner (RefineNet)", "crnn": "CRNN recognizer"}[network]
         raise WeightsError(f"{path}: not a {what} checkpoint: " + "; ".join(parts))
     # Only BatchNorm's num_batches_tracked may be absent: BatchNorm starts it at 0.
     out = {k: state[k] if k in state else torch.tensor(0, dtype=torch.long) for k in reference}
@@ -134,7 +154,7 @@ def read_weights(path: str | Path, network: str = "craft") -> tuple[Weights, dic
     ----------
     path : str or Path
         A reference ``.pth`` or a bigocr ``.safetensors`` file.
-    network : {"craft", "refiner"}
+    network : {"craft", "refiner", "crnn"}
 
     Returns
     -------
@@ -154,9 +174,11 @@ def read_weights(path: str | Path, network: str = "craft") -> tuple[Weights, dic
         width = float(meta.get("width", 1.0))
     except ValueError:
         raise WeightsError(f"{path}: metadata width {meta.get('width')!r} is not a number") from None
-    state = _match(path, network, _strip_prefix(state), width)
+    state = _strip_prefix(state)
+    charset = _charset(path, state, meta) if network == "crnn" else None
+    state = _match(path, network, state, width, charset)
     name = meta.get("name") or path.stem
-    return Weights(str(path), network, name, file_sha256(path), width), state
+    return Weights(str(path), network, name, file_sha256(path), width, charset), state
 
 
 def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, network: str = "craft",
@@ -165,10 +187,10 @@ def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, networ
     from safetensors.torch import save_file
 
     meta = {"format": "bigocr", "network": network, "name": name, "width": getattr(module, "width", 1.0),
-            **(extra or {})}
+            **({"charset": module.charset} if getattr(module, "charset", None) else {}), **(extra or {})}
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata={k: str(v) for k, v in meta.items()})
-    return Weights(str(path), network, name, file_sha256(path), float(meta["width"]))
+    return Weights(str(path), network, name, file_sha256(path), float(meta["width"]), meta.get("charset"))
 
 
 _CACHE: dict[tuple, torch.nn.Module] = {}
@@ -182,7 +204,7 @@ def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
         net = _CACHE.get(key)
         if net is None:
             _, state = read_weights(weights.path, weights.network)
-            net = _new_network(weights.network, weights.width)
+            net = _new_network(weights.network, weights.width, weights.charset)
             net.load_state_dict(state, strict=True)
             # channels_last: oneDNN's and cuDNN's fast layout (bf16 on AMX needs it)
             net.eval().to(device, memory_format=torch.channels_last)

@@ -55,21 +55,27 @@ class Word:
         CRAFT's 14-point polygon in scan pixels, with ``poly=True`` and where
         the reference would make one.
     text : str
-        The transcription; empty, since bigocr detects and does not read.
+        The transcription (empty when the words were not read).
+    confidence : float or None
+        The recognizer's confidence in ``text``, in [0, 1]; None when not read.
     """
 
     box: np.ndarray
     score: float
     polygon: np.ndarray | None = None
     text: str = ""
+    confidence: float | None = None
 
     def to_dict(self) -> dict:
-        return {
+        doc = {
             "box": point_list(self.box),
             "score": round(float(self.score), 4),
             "polygon": None if self.polygon is None else point_list(self.polygon),
             "text": self.text,
         }
+        if self.confidence is not None:
+            doc["confidence"] = round(float(self.confidence), 4)
+        return doc
 
 
 def niter_of(area: int, w: int, h: int) -> int:

@@ -1,4 +1,4 @@
-"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2 and GeoJSON.
+"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON and plain text.
 
 Every writer takes a finished :class:`bigocr.result.Result` (words in reading
 order, with their lines and blocks) and returns the file's bytes; XML and HTML
@@ -26,6 +26,7 @@ FORMATS = {
     "page": "page.xml",
     "hocr": "hocr.html",
     "geojson": "words.geojson",
+    "txt": "text.txt",
 }
 
 
@@ -47,6 +48,14 @@ def parse_formats(formats) -> tuple[str, ...]:
     return tuple(names)
 
 
+def plain_text(result) -> str:
+    """The page's text in reading order: one line of text per line, a blank line between blocks."""
+    from bigocr.writers._geometry import line_text, numbered
+
+    blocks = ["\n".join(line_text(words) for _, _, words in lines) for _, _, lines in numbered(result)]
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
 def render(result, fmt: str) -> bytes:
     """The bytes of one output format for ``result``.
 
@@ -55,7 +64,7 @@ def render(result, fmt: str) -> bytes:
     result : bigocr.Result
         A finished run: ``words`` (boxes ``(4, 2)`` float32, ``(x, y)`` scan
         pixels) and ``layout`` (their lines and blocks, in reading order).
-    fmt : {"json", "alto", "page", "hocr", "geojson"}
+    fmt : {"json", "alto", "page", "hocr", "geojson", "txt"}
 
     Returns
     -------
@@ -64,6 +73,8 @@ def render(result, fmt: str) -> bytes:
     """
     if fmt == "json":
         return result.to_json()
+    if fmt == "txt":
+        return plain_text(result).encode()
     if fmt == "alto":
         from bigocr.writers.alto import alto_bytes as make
     elif fmt == "page":

@@ -108,3 +108,13 @@ def model_settings(result) -> str:
     parts += [f"{key}={params[key]}" for key in ("scale", "max_side", "tiling", "text_threshold", "link_threshold",
                                                  "low_text") if key in params]
     return " ".join(parts)
+
+
+def word_confidence(word) -> float:
+    """What a format's word confidence holds: the recognizer's where the word was read, else the detection score."""
+    return unit(word.score if word.confidence is None else word.confidence)
+
+
+def line_text(words) -> str:
+    """The text of a line: its words' text in reading order, one space between."""
+    return " ".join(word.text for _, word in words if word.text)

@@ -1,8 +1,9 @@
 """ALTO 4 (``MeasurementUnit`` pixel), valid against the ALTO 4.0 to 4.4 schemas.
 
 ``Page > PrintSpace > TextBlock > TextLine > String``; ``HPOS/VPOS/WIDTH/HEIGHT``
-are whole scan pixels, ``CONTENT`` is empty (detection only) and ``WC`` is the
-detection score in [0, 1].  A word's polygon (``--poly``) or rotated box is a
+are whole scan pixels, ``CONTENT`` is the word's text (empty when the words were
+not read) and ``WC`` the recognizer's confidence in [0, 1] (the detection score
+when not read).  A word's polygon (``--poly``) or rotated box is a
 ``Shape/Polygon``.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, word_confidence, word_outline
 
 __all__ = ["alto_tree", "alto_bytes", "ALTO_NS"]
 
@@ -60,7 +61,7 @@ def alto_tree(result) -> etree._ElementTree:
                 string = _el(line_el, "String", ID=f"word_{n_word}")
                 _position(string, word.box, width, height)
                 string.set("CONTENT", word.text)
-                string.set("WC", f"{unit(word.score):.4f}")
+                string.set("WC", f"{word_confidence(word):.4f}")
                 shape = word_outline(word)
                 if shape is not None:
                     points = outline(shape, width, height)

@@ -47,7 +47,8 @@ def geojson_dict(result) -> dict:
                     "id": f"word_{order}",
                     "geometry": {"type": "Polygon", "coordinates": [_ring(shape)]},
                     "properties": {"block": b, "line": n_line, "order": order,
-                                   "score": round(float(word.score), 4), "text": word.text},
+                                   "score": round(float(word.score), 4), "text": word.text,
+                                   "confidence": None if word.confidence is None else round(float(word.confidence), 4)},
                 })
     return {
         "type": "FeatureCollection",

@@ -1,8 +1,9 @@
 """hOCR 1.2: XHTML with ``ocr_page > ocr_carea > ocr_par > ocr_line > ocrx_word``.
 
 Every element's ``title`` carries ``bbox x0 y0 x1 y1`` in whole scan pixels
-(x1, y1 exclusive); words add ``x_wconf`` (score x 100) and, where there is
-one, ``poly``.  Words are empty spans (detection only).
+(x1, y1 exclusive); words add ``x_wconf`` (the recognizer's confidence x 100, the
+detection score where the words were not read) and, where there is one,
+``poly``.  A word's span holds its text (empty when not read).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, word_confidence, word_outline
 
 __all__ = ["hocr_tree", "hocr_bytes"]
 
@@ -58,7 +59,7 @@ def hocr_tree(result) -> etree._ElementTree:
         for n_line, line, words in lines:
             line_el = _el(par, "span", class_="ocr_line", id=f"line_{n_line}", title=_bbox(line.box, width, height))
             for k, (n_word, word) in enumerate(words):
-                props = [_bbox(word.box, width, height), f"x_wconf {round(100 * unit(word.score))}"]
+                props = [_bbox(word.box, width, height), f"x_wconf {round(100 * word_confidence(word))}"]
                 shape = word_outline(word)
                 if shape is not None:
                     props.append("poly " + " ".join(f"{x} {y}" for x, y in outline(shape, width, height)))

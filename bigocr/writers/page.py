@@ -1,7 +1,9 @@
 """PAGE XML 2019-07-15 (PRImA), valid against ``pagecontent.xsd``.
 
 ``Page > TextRegion > TextLine > Word``, each with ``Coords`` in whole scan
-pixels; the detection score is the word's ``Coords/@conf``.  The reading order
+pixels; the detection score is the word's ``Coords/@conf``.  Read words carry
+``TextEquiv/Unicode`` with the recognizer's ``@conf``; lines and regions carry
+their words' text (one space between words, a newline between lines).  The reading order
 is an ``OrderedGroup`` of the regions; the page skew is each region's
 ``orientation``; the scan's resolution, when known, is on ``Page``.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import model_settings, numbered, outline, root, sub, unit, word_outline
+from bigocr.writers._geometry import line_text, model_settings, numbered, outline, root, sub, unit, word_confidence, word_outline
 
 __all__ = ["page_tree", "page_bytes", "PAGE_NS"]
 
@@ -58,6 +60,7 @@ def page_tree(result) -> etree._ElementTree:
         for b in range(1, len(blocks) + 1):
             _el(group, "RegionRefIndexed", index=b - 1, regionRef=f"block_{b}")
     orientation = f"{-float(result.layout.skew):.3f}"
+    reading = any(word.confidence is not None for word in result.words)  # the words were read
     for b, block, lines in numbered(result):
         region = _el(page, "TextRegion", id=f"block_{b}", orientation=orientation, type="paragraph")
         _coords(region, block.box, width, height)
@@ -68,9 +71,20 @@ def page_tree(result) -> etree._ElementTree:
                 word_el = _el(line_el, "Word", id=f"word_{n_word}")
                 shape = word_outline(word)
                 _coords(word_el, word.box if shape is None else shape, width, height, conf=word.score)
-                if word.text:
-                    _el(_el(word_el, "TextEquiv"), "Unicode").text = word.text
+                if word.confidence is not None:
+                    _text_equiv(word_el, word.text, word_confidence(word))
+            if reading:
+                _text_equiv(line_el, line_text(words))
+        if reading:
+            _text_equiv(region, "\n".join(line_text(words) for _, _, words in lines))
     return etree.ElementTree(pcgts)
+
+
+def _text_equiv(parent, text: str, conf: float | None = None) -> None:
+    equiv = _el(parent, "TextEquiv")
+    if conf is not None:
+        equiv.set("conf", f"{conf:.4f}")
+    _el(equiv, "Unicode").text = text
 
 
 def page_bytes(result) -> bytes:

@@ -1,0 +1,91 @@
+"""The recognizer as a callable: word crops in, ``(text, confidence)`` out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bigocr.detector.weights import Weights, load_network, read_weights
+from bigocr.recognizer.crnn import IMAGE_HEIGHT
+from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
+
+__all__ = ["CrnnRecognizer", "resolve_recognizer", "BATCH"]
+
+#: Word images per network call.
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class CrnnRecognizer:
+    """A CRNN + CTC recognizer (:class:`bigocr.recognizer.crnn.CRNN`).
+
+    Pickles as the weights' identity; each process loads the network once and
+    reuses it (as :class:`bigocr.detector.infer.CraftDetector`).
+    """
+
+    weights: Weights
+    device: str = "cpu"
+
+    @classmethod
+    def from_files(cls, weights: str | Path, device: str = "cpu") -> "CrnnRecognizer":
+        """Check the weights file now (a bad file fails here) and return the recognizer."""
+        from bigocr.detector.infer import resolve_device
+
+        info, _ = read_weights(weights, "crnn")
+        return cls(info, resolve_device(device))
+
+    @property
+    def charset(self) -> str:
+        return self.weights.charset
+
+    @property
+    def model_info(self) -> dict:
+        """Name, sha256 and charset of the weights, as recorded in ``words.json``."""
+        return {"name": self.weights.name, "sha256": self.weights.sha256, "network": "CRNN-CTC",
+                "charset": self.weights.charset}
+
+    def warm(self) -> None:
+        load_network(self.weights, self.device)
+
+    def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
+        """Read gray word images (any size; None for a word that could not be cut out: empty text).
+
+        Returns
+        -------
+        list of (text, confidence), one per crop, in order.
+        """
+        net = load_network(self.weights, self.device)
+        images = {i: to_height(c, IMAGE_HEIGHT) for i, c in enumerate(crops) if c is not None and c.size}
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        keys = list(images)
+        with torch.inference_mode():
+            for group in batches([images[k].shape[1] for k in keys], BATCH):
+                ids = [keys[g] for g in group]
+                x = torch.from_numpy(to_batch([images[i] for i in ids])).to(self.device)
+                probs = torch.softmax(net(x).float(), dim=2).cpu().numpy()
+                for i, reading in zip(ids, ctc_greedy(probs, self.charset)):
+                    out[i] = reading
+        return out
+
+
+def resolve_recognizer(recognizer=None, device: str = "cpu"):
+    """None (the default, ``english-g2``), a name, a weights path, or a callable -> ``(callable, model_info)``."""
+    from bigocr.detector.download import DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
+
+    if recognizer is None:
+        recognizer = DEFAULT_RECOGNIZER
+    if isinstance(recognizer, str) and recognizer in PUBLISHED:
+        recognizer = resolve_named(recognizer)
+    if isinstance(recognizer, (str, Path)):
+        rec = CrnnRecognizer.from_files(recognizer, device="cpu" if device == "auto" else device)
+        return rec, rec.model_info
+    if not callable(recognizer):
+        from bigocr.errors import ParameterError
+
+        raise ParameterError(f"recognizer must be None, a name, a weights path or a callable, "
+                             f"got {type(recognizer).__name__}")
+    info = getattr(recognizer, "model_info", None) or {"name": getattr(recognizer, "__name__", "recognizer")}
+    return recognizer, dict(info)

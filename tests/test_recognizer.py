@@ -1,0 +1,193 @@
+"""The CRNN recognizer: layout parity with english_g2, decoding, real reading, text in the pipeline and outputs."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from lxml import etree
+from PIL import Image, ImageDraw, ImageFont
+
+import bigocr
+from bigocr.cli import main
+from bigocr.detector.download import resolve_named
+from bigocr.detector.weights import read_weights
+from bigocr.recognizer import CRNN, ENGLISH_G2_CHARSET, CrnnRecognizer
+from bigocr.recognizer.groups import group_words
+from bigocr.recognizer.read import ctc_greedy, grown, quad_size, word_crop
+from bigocr.testing import FakeDetector
+
+ENGLISH_G2_SHA256 = "e2272681d9d67a04e2dff396b6e95077bc19001f8f6d3593c307b9852e1c29e8"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+WORDS = ["Archive", "ledger", "1847", "Council", "minutes", "harbour", "RAILWAY", "page", "(continued)", "Ltd.",
+         "survey", "parish", "index", "notice", "42,10"]
+
+
+def _reference_crnn_keys():
+    """EasyOCR's generation-2 model (``vgg_model.Model``), written out from its architecture."""
+    keys = []
+    for i, cin, cout in ((0, 1, 32), (3, 32, 64), (6, 64, 128), (8, 128, 128)):
+        keys += [(f"FeatureExtraction.ConvNet.{i}.weight", (cout, cin, 3, 3)), (f"FeatureExtraction.ConvNet.{i}.bias", (cout,))]
+    for conv, bn, cin in ((11, 12, 128), (14, 15, 256)):
+        keys += [(f"FeatureExtraction.ConvNet.{conv}.weight", (256, cin, 3, 3))]
+        keys += [(f"FeatureExtraction.ConvNet.{bn}.{n}", (256,)) for n in ("weight", "bias", "running_mean", "running_var")]
+        keys += [(f"FeatureExtraction.ConvNet.{bn}.num_batches_tracked", ())]
+    keys += [("FeatureExtraction.ConvNet.18.weight", (256, 256, 2, 2)), ("FeatureExtraction.ConvNet.18.bias", (256,))]
+    for n in (0, 1):
+        for suffix in ("", "_reverse"):
+            keys += [(f"SequenceModeling.{n}.rnn.weight_ih_l0{suffix}", (1024, 256)),
+                     (f"SequenceModeling.{n}.rnn.weight_hh_l0{suffix}", (1024, 256)),
+                     (f"SequenceModeling.{n}.rnn.bias_ih_l0{suffix}", (1024,)),
+                     (f"SequenceModeling.{n}.rnn.bias_hh_l0{suffix}", (1024,))]
+        keys += [(f"SequenceModeling.{n}.linear.weight", (256, 512)), (f"SequenceModeling.{n}.linear.bias", (256,))]
+    keys += [("Prediction.weight", (97, 256)), ("Prediction.bias", (97,))]
+    return keys
+
+
+def test_crnn_state_dict_equals_english_g2s_layout():
+    assert [(k, tuple(v.shape)) for k, v in CRNN().state_dict().items()] == _reference_crnn_keys()
+    assert len(ENGLISH_G2_CHARSET) == 96 and ENGLISH_G2_CHARSET[:10] == "0123456789" and "€" in ENGLISH_G2_CHARSET
+
+
+def test_english_g2_loads_key_for_key_with_its_checksum():
+    weights, state = read_weights(resolve_named("english-g2"), "crnn")
+    assert weights.sha256 == ENGLISH_G2_SHA256 and weights.charset == ENGLISH_G2_CHARSET
+    CRNN().load_state_dict(state, strict=True)
+
+
+def test_ctc_greedy_merges_repeats_drops_blanks_and_scores():
+    charset = "ab"
+    probs = np.zeros((1, 7, 3), np.float32)
+    for t, c in enumerate([1, 1, 0, 1, 2, 2, 0]):  # a a - a b b -  ->  "aab"
+        probs[0, t, c] = 0.9
+        probs[0, t, (c + 1) % 3] = 0.1
+    (text, confidence), = ctc_greedy(probs, charset)
+    assert text == "aab" and confidence == pytest.approx(0.9 ** (5 * 2 / 5 ** 0.5))  # 5 non-blank columns
+    assert ctc_greedy(np.eye(3, dtype=np.float32)[[0, 0]][None], charset) == [("", 0.0)]
+
+
+def test_crops_are_rectified_from_rotated_boxes():
+    page = np.full((300, 400, 3), 255, np.uint8)
+    cv2.rectangle(page, (100, 120), (300, 160), (0, 0, 0), -1)
+    box = np.array([[100, 120], [300, 120], [300, 160], [100, 160]], np.float64)
+    crop = word_crop(page, box, margin=0.0)
+    assert crop.shape == (40, 200) and crop[5:35, 5:195].max() < 40
+    angle = np.deg2rad(30)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = box.mean(0)
+    turned = (box - centre) @ rot.T + centre
+    matrix = cv2.getRotationMatrix2D(tuple(centre), -30, 1.0)
+    rotated_page = cv2.warpAffine(page, matrix, (400, 300), borderValue=(255, 255, 255))
+    upright = word_crop(rotated_page, turned, margin=0.0)
+    assert upright.shape == (40, 200) and upright[8:32, 8:192].mean() < 40
+    assert np.allclose(quad_size(grown(box, 0.1)), (208, 48))
+
+
+def _rendered_words(height=40):
+    font = ImageFont.truetype(FONT, height)
+    crops = []
+    for word in WORDS:
+        left, top, right, bottom = font.getbbox(word)
+        image = Image.new("L", (right + 16, bottom + 12), 255)
+        ImageDraw.Draw(image).text((8, 6), word, font=font, fill=0)
+        crops.append(np.asarray(image))
+    return crops
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return CrnnRecognizer.from_files(resolve_named("english-g2"))
+
+
+def test_the_published_recognizer_reads_printed_words(recognizer):
+    readings = recognizer(_rendered_words() + [None])
+    texts = [t for t, _ in readings]
+    assert sum(t == w for t, w in zip(texts, WORDS)) >= len(WORDS) - 2, texts
+    assert readings[-1] == ("", 0.0) and all(0 <= c <= 1 for _, c in readings)
+
+
+def _page_of_words():
+    page = Image.new("RGB", (1200, 500), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(FONT, 36)
+    boxes = []
+    for k, word in enumerate(WORDS):
+        x, y = 40 + (k % 4) * 290, 40 + (k // 4) * 110
+        left, top, right, bottom = draw.textbbox((x, y), word, font=font)
+        draw.text((x, y), word, font=font, fill="black")
+        boxes.append((left - 4, top - 4, right + 4, bottom + 4))
+    return np.asarray(page), boxes
+
+
+def test_run_reads_the_words_and_every_output_carries_the_text(tmp_path):
+    page, _ = _page_of_words()
+    path = tmp_path / "words.png"
+    cv2.imwrite(str(path), page[..., ::-1])
+    assert main(["run", str(path), "-o", str(tmp_path / "o"), "--format", "json,alto,page,hocr,geojson,txt",
+                 "--max-side", "640", "-q"]) == 0
+    doc = json.loads((tmp_path / "o" / "words.json").read_text())
+    texts = [w["text"] for w in doc["words"]]
+    assert sum(word in texts for word in WORDS) >= len(WORDS) - 3, texts
+    assert all(0 <= w["confidence"] <= 1 for w in doc["words"])
+    assert doc["model"]["recognizer"]["sha256"] == ENGLISH_G2_SHA256
+    assert "Archive" in (tmp_path / "o" / "text.txt").read_text()
+    alto = etree.parse(str(tmp_path / "o" / "alto.xml"))
+    assert "Archive" in alto.xpath("//*[local-name()='String']/@CONTENT")
+    page_xml = etree.parse(str(tmp_path / "o" / "page.xml"))
+    unicode = page_xml.xpath("//*[local-name()='Word']/*[local-name()='TextEquiv']/*[local-name()='Unicode']/text()")
+    assert "Archive" in unicode
+    assert page_xml.xpath("//*[local-name()='TextLine']/*[local-name()='TextEquiv']")
+    assert "Archive" in (tmp_path / "o" / "hocr.html").read_text()
+    assert not (tmp_path / "o" / "text-parts").exists()
+    assert main(["run", str(path), "-o", str(tmp_path / "boxes"), "--no-text", "-q", "--max-side", "640"]) == 0
+    assert all(w["text"] == "" and "confidence" not in w
+               for w in json.loads((tmp_path / "boxes" / "words.json").read_text())["words"])
+
+
+class CountingReader:
+    """Reads every crop as its width; fails once it has read ``fail_after`` groups (an interrupted run)."""
+
+    model_info = {"name": "counting", "sha256": None}
+
+    def __init__(self, fail_after=None):
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def __call__(self, crops):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return [(str(c.shape[1]), 1.0) for c in crops]
+
+
+def test_reading_resumes_from_the_groups_already_read(tmp_path, monkeypatch):
+    from bigocr.recognizer import groups
+
+    monkeypatch.setattr(groups, "GROUP_WORDS", 3)
+    monkeypatch.setattr(groups.group_words, "__defaults__", (3, groups.GROUP_ROWS))
+    page, _ = _page_of_words()
+    kwargs = dict(detector=FakeDetector(), scheduler="synchronous", text=True, out=tmp_path / "o", max_side=640)
+    clean = bigocr.detect(page, recognizer=CountingReader(), **{**kwargs, "out": tmp_path / "clean"})
+    first = CountingReader(fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        bigocr.detect(page, recognizer=first, **kwargs)
+    assert len(list((tmp_path / "o" / "text-parts").iterdir())) == 2
+    again = CountingReader()
+    resumed = bigocr.detect(page, recognizer=again, **kwargs)
+    assert again.calls == len(group_words([w.box for w in clean.words], page.shape[:2], 3)) - 2
+    assert [w.text for w in resumed.words] == [w.text for w in clean.words]
+
+
+def test_groups_cover_every_word_once_and_hold_their_crops():
+    rng = np.random.default_rng(0)
+    quads = []
+    for _ in range(700):
+        x, y = rng.uniform(0, 3000), rng.uniform(0, 9000)
+        quads.append(np.array([[x, y], [x + 80, y], [x + 80, y + 20], [x, y + 20]], np.float32))
+    found = group_words(quads, (9100, 3100), max_words=100, max_rows=1000)
+    assert sorted(i for g in found for i in g.indices) == list(range(700))
+    for g in found:
+        assert len(g.indices) <= 100
+        y0, y1, x0, x1 = g.window
+        assert all(x0 <= q[:, 0].min() and q[:, 0].max() <= x1 and y0 <= q[:, 1].min() and q[:, 1].max() <= y1
+                   for q in g.quads)
