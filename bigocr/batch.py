@@ -98,7 +98,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
-                 margin: int | None = None, precision: str = "auto", scale: float | str = 1.0, text: bool = False,
+                 margin: int | None = None, precision: str = "auto", scale: float | str | None = None, text: bool = False,
                  recognizer=None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
@@ -127,23 +127,26 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         One per page, in input order.  A scan that cannot be read gets one
         ``failed`` item; the batch goes on past it.
     """
-    from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, resolve_detector,
-                                 resolve_reader, with_margin)
+    from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, default_scale,
+                                 resolve_detector, resolve_reader, with_margin)
 
     sources = [str(s) for s in sources] + (read_list(list_file) if list_file is not None else [])
     if not sources:
         raise ParameterError("no scans given: pass SCAN... or --list FILE")
     if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
         raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
+    Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
+           1.0 if scale is None else scale)  # checks the arguments before anything is loaded
     formats = parse_formats(formats)
     resources = _resources(resources, scheduler, device)
     root = OutDir(out_dir)
     root.check()
     root.mkdir()
     det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler), precision=precision)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
+                    default_scale(scale, det))
     run_device = getattr(det, "device", None)
-    reader, model = resolve_reader(text, recognizer, device, model)
+    reader, model = resolve_reader(text, recognizer, device, model, precision)
     if params.invert == "both":
         det = InvertBoth(det)
     params = with_margin(params, det)

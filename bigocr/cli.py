@@ -81,10 +81,10 @@ def _job_options(cmd) -> None:
     """Options shared by ``run`` and ``batch``."""
     cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
                      help="cap on a tile's longer side in scan pixels (default: 2560)")
-    cmd.add_argument("--scale", type=_scale, default=1.0, metavar="FACTOR|auto",
+    cmd.add_argument("--scale", type=_scale, default=None, metavar="FACTOR|auto",
                      help="resample the scan by FACTOR, tile by tile, before detection (0.5 halves it); auto: "
                           "from the scan's text height, to where the network sees best; boxes stay in scan "
-                          "pixels (default: 1)")
+                          "pixels (default: auto with CRAFT weights)")
     cmd.add_argument("--tiling", choices=("thirds", "grid"), default="thirds",
                      help="thirds (default): recursive half-size thirds; grid: a flat grid, each tile reading "
                           "a context margin around the core it owns (fewer pixels)")
@@ -168,7 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
     sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
     plan = sub.add_parser("plan", help="print the tile plan of a scan",
-                          description="Print the recursive-thirds tile plan of SCAN (reads only its header).")
+                          description="Print the scale and tile plan of SCAN (reads its header, and a few windows for "
+                                      "--scale auto).")
     plan.add_argument("scan", metavar="SCAN")
     plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
@@ -176,8 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
                       help="the grid's context margin (default here: 256)")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
-    plan.add_argument("--scale", type=_scale, default=1.0, metavar="FACTOR|auto",
-                      help="plan for the scan resampled by FACTOR (auto: from its text height)")
+    plan.add_argument("--scale", type=_scale, default="auto", metavar="FACTOR|auto",
+                      help="plan for the scan resampled by FACTOR (default auto: from its letter height, as run)")
     plan.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
                             description="Write a synthetic document scan OUT.tif and its word boxes OUT.gt.json.")
@@ -287,7 +288,8 @@ def _cmd_plan(args) -> int:
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
     if how["rule"] == "auto":
         height = f"text height {how['text_height']} px" if how["text_height"] else "no text height measured"
-        print(f"scale       {params.scale:g} (auto: {height}, target {how['target']:g} px): "
+        band = "-".join(f"{v:g}" for v in how["band"])
+        print(f"scale       {params.scale:g} (auto: {height}, band {band} px): "
               f"{work.width} x {work.height} working px")
     elif params.scale != 1:
         print(f"scale       {params.scale:g}: {work.width} x {work.height} working px")

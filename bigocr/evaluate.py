@@ -194,12 +194,13 @@ def demo_words(image: np.ndarray, detector, *, text_threshold: float = 0.7, link
 
 
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
-                    log=None, lines: bool = False) -> tuple[Counts, float, int]:
+                    log=None, lines: bool = False, per_image: dict | None = None) -> tuple[Counts, float, int, int]:
     """Evaluate ``detect_words(image_path, truth) -> list of quads`` on one source folder.
 
     With ``lines=True`` the words are grouped into lines and matched against the
     truth's ``lines`` (images without them are skipped). Returns the summed
-    counts, the seconds spent detecting, the number of images and their pixels.
+    counts, the seconds spent detecting, the number of images and their pixels;
+    ``per_image``, if given, gets each image's counts and seconds by stem.
     """
     counts, seconds, images, pixels = Counts(), 0.0, 0, 0
     for gt_path in sorted(Path(folder).glob("*.gt.json")):
@@ -213,12 +214,16 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
             continue
         t0 = time.perf_counter()
         words = detect_words(image, doc)
-        seconds += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        seconds += spent
         truth = [np.asarray(w["box"], np.float64) for w in doc["lines" if lines else "words"]]
         ignore = [bool(w.get("ignore")) for w in doc["lines" if lines else "words"]]
         if lines or doc.get("granularity") == "line":
             words = group_lines(words)
         c = match(words, truth, ignore)
+        if per_image is not None:
+            per_image[stem] = {"matched": c.matched, "detections": c.detections, "truth": c.truth,
+                               "seconds": round(spent, 2)}
         counts += c
         images += 1
         pixels += int(doc["width"]) * int(doc["height"])
@@ -352,7 +357,7 @@ def _main_read(args, data: Path) -> int:
     """``bigocr eval --read``: CER and word accuracy of the recognizer (or Tesseract) on the truth's crops."""
     from bigocr.recognizer import resolve_recognizer
 
-    recognizer, info = resolve_recognizer(args.recognizer, "cpu" if args.device == "auto" else args.device)
+    recognizer, info = resolve_recognizer(args.recognizer, args.device, args.precision)
     charset = info.get("charset")
     if args.tesseract:
         name = "tesseract (" + ", ".join(f"{s}: {TESSERACT_LANG.get(s, 'eng')}" for s in args.sources.split(",")) + ")"
@@ -360,7 +365,7 @@ def _main_read(args, data: Path) -> int:
         def read_crops(crops, source):
             return tesseract_read(crops, psm=7 if args.lines else 8, lang=TESSERACT_LANG.get(source, "eng"))
     else:
-        name = info.get("name")
+        name = f"{info.get('name')} ({info.get('precision')})"
 
         def read_crops(crops, source):
             return [text for text, _ in recognizer(crops)]
@@ -406,7 +411,8 @@ def main(argv=None) -> int:
     p.add_argument("--demo", action="store_true",
                    help="run the weights as CRAFT's demo does: the whole image resized to 1.5x, at most 1280 px, "
                         "in one pass (the baseline that shrinks)")
-    p.add_argument("--scale", type=_scale_arg, default=1.0, metavar="FACTOR|auto", help="bigocr's --scale (default: 1)")
+    p.add_argument("--scale", type=_scale_arg, default="auto", metavar="FACTOR|auto",
+                   help="bigocr's --scale (default: auto, as bigocr run)")
     p.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
@@ -459,12 +465,14 @@ def main(argv=None) -> int:
     print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8} {'MP/s':>6}   "
           f"({name}{', lines' if args.lines else ''})")
     for source in args.sources.split(","):
+        per_image: dict = {}
         counts, seconds, images, pixels = evaluate_source(data / source, detect_words, split=args.split,
                                                           limit=args.limit, log=print if args.verbose else None,
-                                                          lines=args.lines)
+                                                          lines=args.lines, per_image=per_image)
         mps = pixels / 1e6 / seconds if seconds else 0.0
         report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1),
-                                     "megapixels": round(pixels / 1e6, 2), "mp_per_s": round(mps, 3)}
+                                     "megapixels": round(pixels / 1e6, 2), "mp_per_s": round(mps, 3),
+                                     "per_image": per_image}
         print(f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
               f"{seconds / max(1, images):>8.2f} {mps:>6.3f}", flush=True)
     if args.json:

@@ -87,7 +87,14 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
     return detector, dict(info)
 
 
-def resolve_reader(text: bool, recognizer, device: str, model: dict) -> tuple[object, dict]:
+def default_scale(scale, detector):
+    """``scale`` as given, or for None: ``"auto"`` for CRAFT weights, 1 for any other detector."""
+    if scale is not None:
+        return scale
+    return "auto" if isinstance(detector, CraftDetector) else 1.0
+
+
+def resolve_reader(text: bool, recognizer, device: str, model: dict, precision: str = "auto") -> tuple[object, dict]:
     """The recognizer to run (None without ``text``) and ``model`` with its identity under ``"recognizer"``."""
     if not text:
         if recognizer is not None:
@@ -95,7 +102,7 @@ def resolve_reader(text: bool, recognizer, device: str, model: dict) -> tuple[ob
         return None, model
     from bigocr.recognizer import resolve_recognizer
 
-    reader, info = resolve_recognizer(recognizer, device)
+    reader, info = resolve_recognizer(recognizer, device, precision)
     return reader, {**model, "recognizer": info}
 
 
@@ -527,7 +534,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
            resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto",
-           scale: float | str = 1.0, text: bool = False, recognizer=None) -> Result:
+           scale: float | str | None = None, text: bool = False, recognizer=None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -537,11 +544,13 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         ``(H, W, C)``.
     max_side : int
         Cap on a tile's longer side, in working pixels (scan pixels times ``scale``).
-    scale : float or "auto"
+    scale : float, "auto" or None
         Resample the scan by this factor, tile by tile, before the detector
         sees it (never decoded whole); boxes come back in scan pixels.
-        ``"auto"`` picks the factor from the scan's text height so that text
-        lands at the size the network sees best (see the README).
+        ``"auto"`` picks the factor from the scan's letter height so that
+        letters land in the size band where CRAFT measured best (see the
+        README).  None (default): ``"auto"`` for CRAFT weights, 1 for a
+        callable detector (the band is CRAFT's).
     detector : None, str, Path or callable
         None for the default weights; a weights file (reference ``.pth`` or
         bigocr ``.safetensors``); or a callable ``detector(tile) -> (region,
@@ -639,7 +648,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
+    Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
+           1.0 if scale is None else scale)  # checks the arguments before anything is read
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)
@@ -650,7 +660,9 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler),
                                        precision=precision)
     log.info("detector: %s", model.get("name"))
-    reader, model = resolve_reader(text, recognizer, device, model)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
+                    default_scale(scale, detector))
+    reader, model = resolve_reader(text, recognizer, device, model, precision)
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
         detector = InvertBoth(detector)

@@ -71,9 +71,9 @@ def test_random_craft_tiled_agrees_with_untiled(tmp_path, random_weights):
     """Real CRAFT (random weights): owned regions equal the untiled maps (to float32 rounding)."""
     page, _ = make_page(2000, 320, words=80, seed=2)
     whole = bigocr.detect(page, max_side=2560, detector=random_weights, out=tmp_path / "whole",
-                          scheduler="synchronous", device="cpu", precision="fp32")
+                          scheduler="synchronous", device="cpu", precision="fp32", scale=1)
     tiled = bigocr.detect(page, max_side=1040, detector=random_weights, out=tmp_path / "tiled", device="cpu",
-                          precision="fp32")
+                          precision="fp32", scale=1)
     assert whole.tiles["count"] == 1 and tiled.tiles["count"] == 3
     a, b = open_maps(tmp_path / "whole" / "maps.zarr"), open_maps(tmp_path / "tiled" / "maps.zarr")
     for name in ("region", "affinity"):

@@ -14,7 +14,7 @@ from bigocr.merge.stitch import open_maps
 from bigocr.testing import FakeDetector, PooledFakeDetector, make_page
 from bigocr.tiler.scale import ScaledScan, axis_taps
 from bigocr.tiler.scan import open_scan
-from bigocr.tiler.textsize import MAX_AUTO, TARGET_HEIGHT, auto_scale, text_height
+from bigocr.tiler.textsize import BAND, MAX_AUTO, auto_scale, band_scale, text_height
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +103,16 @@ def test_text_height_is_measured_on_text_of_known_size(height):
     assert inverted == measured
 
 
-def test_auto_scale_brings_text_to_the_target_and_leaves_blank_pages_alone():
+def test_auto_scale_brings_letters_into_the_band_and_leaves_blank_pages_alone():
+    low, high = BAND
     scale, info = auto_scale(open_scan(_text(60)))
-    assert abs(scale * info["text_height"] - TARGET_HEIGHT) <= TARGET_HEIGHT / 16 + 1
-    assert auto_scale(open_scan(_text(5)))[0] == MAX_AUTO
+    assert abs(scale * info["text_height"] - high) <= high / 16 + 1  # large letters shrunk to the band's top
+    scale, info = auto_scale(open_scan(_text(11)))
+    assert abs(scale * info["text_height"] - low) <= low / 16 + 1  # small ones enlarged to its bottom
+    assert auto_scale(open_scan(_text(24)))[0] == 1.0
+    assert band_scale(2) == MAX_AUTO and band_scale(25) == 1.0 and band_scale(9) == 2.0 and band_scale(64) == 0.5
     assert auto_scale(open_scan(np.full((500, 500), 255, np.uint8))) == (
-        1.0, {"text_height": None, "letters": 0, "target": TARGET_HEIGHT})
+        1.0, {"text_height": None, "letters": 0, "band": list(BAND)})
 
 
 def test_cli_scale_option(tmp_path, capsys):
@@ -124,7 +128,7 @@ def test_cli_scale_option(tmp_path, capsys):
     result = bigocr.detect(tmp_path / "s.tif", detector=FakeDetector(), scheduler="synchronous", scale="auto",
                            out=tmp_path / "auto")
     doc = json.loads((tmp_path / "auto" / "words.json").read_text())
-    assert doc["params"]["scale"] == result.params["scale"] < 1
+    assert doc["params"]["scale"] == result.params["scale"] < 1  # 40 px letters: above the band
     assert doc["params"]["scale_rule"]["rule"] == "auto" and doc["params"]["scale_rule"]["text_height"] > 30
     # The same OUT with another scale is another job.
     with pytest.raises(bigocr.OutputError, match="scale"):

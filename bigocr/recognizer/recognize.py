@@ -28,14 +28,20 @@ class CrnnRecognizer:
 
     weights: Weights
     device: str = "cpu"
+    precision: str = "fp32"
 
     @classmethod
-    def from_files(cls, weights: str | Path, device: str = "cpu") -> "CrnnRecognizer":
-        """Check the weights file now (a bad file fails here) and return the recognizer."""
-        from bigocr.detector.infer import resolve_device
+    def from_files(cls, weights: str | Path, device: str = "cpu", precision: str = "auto") -> "CrnnRecognizer":
+        """Check the weights file now (a bad file fails here) and return the recognizer.
+
+        ``precision="auto"`` is bfloat16 autocast where it is fast (as for the
+        detector: :func:`bigocr.detector.infer.fast_bf16`), float32 elsewhere.
+        """
+        from bigocr.detector.infer import resolve_device, resolve_precision
 
         info, _ = read_weights(weights, "crnn")
-        return cls(info, resolve_device(device))
+        device = resolve_device(device)
+        return cls(info, device, resolve_precision(precision, device))
 
     @property
     def charset(self) -> str:
@@ -45,7 +51,7 @@ class CrnnRecognizer:
     def model_info(self) -> dict:
         """Name, sha256 and charset of the weights, as recorded in ``words.json``."""
         return {"name": self.weights.name, "sha256": self.weights.sha256, "network": "CRNN-CTC",
-                "charset": self.weights.charset}
+                "precision": self.precision, "charset": self.weights.charset}
 
     def warm(self) -> None:
         load_network(self.weights, self.device)
@@ -61,7 +67,8 @@ class CrnnRecognizer:
         images = {i: to_height(c, IMAGE_HEIGHT) for i, c in enumerate(crops) if c is not None and c.size}
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         keys = list(images)
-        with torch.inference_mode():
+        bf16 = self.precision == "bf16"
+        with torch.inference_mode(), torch.autocast(torch.device(self.device).type, torch.bfloat16, enabled=bf16):
             for group in batches([images[k].shape[1] for k in keys], BATCH):
                 ids = [keys[g] for g in group]
                 x = torch.from_numpy(to_batch([images[i] for i in ids])).to(self.device)
@@ -71,7 +78,7 @@ class CrnnRecognizer:
         return out
 
 
-def resolve_recognizer(recognizer=None, device: str = "cpu"):
+def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "auto"):
     """None (the default, ``english-g2``), a name, a weights path, or a callable -> ``(callable, model_info)``."""
     from bigocr.detector.download import DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
 
@@ -80,7 +87,7 @@ def resolve_recognizer(recognizer=None, device: str = "cpu"):
     if isinstance(recognizer, str) and recognizer in PUBLISHED:
         recognizer = resolve_named(recognizer)
     if isinstance(recognizer, (str, Path)):
-        rec = CrnnRecognizer.from_files(recognizer, device="cpu" if device == "auto" else device)
+        rec = CrnnRecognizer.from_files(recognizer, device=device, precision=precision)
         return rec, rec.model_info
     if not callable(recognizer):
         from bigocr.errors import ParameterError

@@ -6,10 +6,12 @@ takes the median height of the connected components of ink that look like
 letters: not specks, not rules, not frames.  On printed text that is about the
 height of a lower-case letter with ascender (a word box is ~1.3x it).
 
-:func:`auto_scale` turns that height into the factor that brings it to
-:data:`TARGET_HEIGHT`, the height at which the published CRAFT measured best
-on the development scans (see ``docs/MODEL.md``), within
-``[MIN_AUTO, MAX_AUTO]`` and rounded to a 1/16 step.
+:func:`auto_scale` turns that height into the factor that brings it into
+:data:`BAND`, the letter heights at which the published CRAFT measured best on
+the development scans (``docs/MODEL.md``): smaller letters are enlarged to the
+band's bottom, larger ones shrunk to its top, letters in the band are left as
+they are; the factor is kept within ``[MIN_AUTO, MAX_AUTO]`` and rounded to a
+1/16 step.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import math
 
 import numpy as np
 
-__all__ = ["text_height", "auto_scale", "TARGET_HEIGHT", "MIN_AUTO", "MAX_AUTO"]
+__all__ = ["text_height", "auto_scale", "BAND", "MIN_AUTO", "MAX_AUTO"]
 
-#: Letter height (median ink component, working pixels) that ``scale="auto"`` aims at.
-TARGET_HEIGHT = 20.0
+#: Letter heights (median ink component, working pixels) that ``scale="auto"`` brings the text into.
+BAND = (18.0, 32.0)
 #: Range of factors ``scale="auto"`` chooses from.
-MIN_AUTO, MAX_AUTO = 0.25, 2.0
+MIN_AUTO, MAX_AUTO = 0.25, 2.5
 #: Side of the sample windows, in scan pixels, and how many per axis.
 SAMPLE_SIDE = 1024
 SAMPLE_GRID = 3
@@ -83,19 +85,23 @@ def text_height(scan) -> tuple[float | None, int]:
     return float(np.median(heights)), int(len(heights))
 
 
+def band_scale(height: float) -> float:
+    """The factor that brings letters of ``height`` px into :data:`BAND` (1 inside it), rounded to 1/16."""
+    low, high = BAND
+    scale = low / height if height < low else high / height if height > high else 1.0
+    scale = min(MAX_AUTO, max(MIN_AUTO, scale))
+    return math.floor(scale * 16 + 0.5) / 16
+
+
 def auto_scale(scan) -> tuple[float, dict]:
-    """The factor that brings ``scan``'s text to :data:`TARGET_HEIGHT`.
+    """The factor that brings ``scan``'s letters into :data:`BAND`.
 
     Returns
     -------
     (float, dict)
-        The factor (1 when no text height could be measured) and what it rests
-        on: ``{"text_height", "letters", "target"}``.
+        The factor (1 when no letter height could be measured) and what it
+        rests on: ``{"text_height", "letters", "band"}``.
     """
     height, letters = text_height(scan)
-    info = {"text_height": None if height is None else round(height, 2), "letters": letters,
-            "target": TARGET_HEIGHT}
-    if height is None:
-        return 1.0, info
-    scale = min(MAX_AUTO, max(MIN_AUTO, TARGET_HEIGHT / height))
-    return math.floor(scale * 16 + 0.5) / 16, info
+    info = {"text_height": None if height is None else round(height, 2), "letters": letters, "band": list(BAND)}
+    return (1.0 if height is None else band_scale(height)), info
