@@ -73,7 +73,8 @@ def _polygon(quad) -> Polygon:
     return poly if poly.is_valid else poly.buffer(0)
 
 
-def match(detections: list, truth: list, ignore: list[bool] | None = None, threshold: float = 0.5) -> Counts:
+def match(detections: list, truth: list, ignore: list[bool] | None = None, threshold: float = 0.5,
+          same=None) -> Counts:
     """Count one-to-one matches at IoU >= ``threshold``.
 
     Parameters
@@ -82,6 +83,9 @@ def match(detections: list, truth: list, ignore: list[bool] | None = None, thres
         Polygons ``(x, y)`` in image pixels.
     ignore : list of bool, optional
         Truth boxes to ignore (ICDAR's "don't care").
+    same : callable, optional
+        ``same(j, i)``: whether detection ``j`` may match truth ``i`` at all
+        (end-to-end: its text equals the truth's).
     """
     ignore = ignore or [False] * len(truth)
     det_polys = [_polygon(d) for d in detections]
@@ -102,7 +106,7 @@ def match(detections: list, truth: list, ignore: list[bool] | None = None, thres
                 continue
             inter = dp.intersection(gp).area
             union = dp.area + gp.area - inter
-            if union > 0 and inter / union >= threshold:
+            if union > 0 and inter / union >= threshold and (same is None or same(j, i)):
                 pairs.append((inter / union, j, i))
     used_d, used_g = set(), set()
     for _, j, i in sorted(pairs, reverse=True):
@@ -122,6 +126,14 @@ def group_lines(boxes: list) -> list[np.ndarray]:
     return [line.box for line in analyse_layout(boxes).lines]
 
 
+def group_lines_text(boxes: list, texts: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """:func:`group_lines`, with each line's text: its words' text in reading order, one space between."""
+    from bigocr.layout import analyse_layout
+
+    lines = analyse_layout(boxes).lines
+    return [line.box for line in lines], [" ".join(t for t in (texts[i] for i in line.words) if t) for line in lines]
+
+
 def split_of(stem: str, train_fraction: float = 1 / 3) -> str:
     """``"train"`` or ``"eval"``: a fixed split of the real scans by a hash of the file stem.
 
@@ -137,12 +149,13 @@ def load_truth(gt_path: Path) -> tuple[Path, dict]:
     return Path(gt_path).with_name(doc["image"]), doc
 
 
-def tesseract_words(image_path: Path, psm: int = 3) -> list[np.ndarray]:
-    """Word boxes from Tesseract's TSV output (level 5 rows with text)."""
+def tesseract_words(image_path: Path, psm: int = 3, lang: str = "eng", with_text: bool = False) -> list:
+    """Word boxes from Tesseract's TSV output (level 5 rows with text); ``(box, text)`` pairs with ``with_text``."""
     exe = shutil.which("tesseract")
     if exe is None:
         raise BigOCRError("tesseract is not installed (Debian: apt-get install tesseract-ocr)")
-    run = subprocess.run([exe, str(image_path), "stdout", "--psm", str(psm), "tsv"], capture_output=True, text=True)
+    run = subprocess.run([exe, str(image_path), "stdout", "--psm", str(psm), "-l", lang, "tsv"], capture_output=True,
+                         text=True)
     if run.returncode:
         raise BigOCRError(f"{image_path}: tesseract failed: {run.stderr.strip()[:200]}")
     boxes = []
@@ -150,7 +163,8 @@ def tesseract_words(image_path: Path, psm: int = 3) -> list[np.ndarray]:
         cols = row.split("\t")
         if len(cols) == 12 and cols[0] == "5" and cols[11].strip():
             x, y, w, h = (int(v) for v in cols[6:10])
-            boxes.append(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64))
+            box = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+            boxes.append((box, cols[11].strip()) if with_text else box)
     return boxes
 
 
@@ -194,13 +208,18 @@ def demo_words(image: np.ndarray, detector, *, text_threshold: float = 0.7, link
 
 
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
-                    log=None, lines: bool = False, per_image: dict | None = None) -> tuple[Counts, float, int, int]:
+                    log=None, lines: bool = False, per_image: dict | None = None,
+                    text: dict | None = None) -> tuple[Counts, float, int, int]:
     """Evaluate ``detect_words(image_path, truth) -> list of quads`` on one source folder.
 
     With ``lines=True`` the words are grouped into lines and matched against the
     truth's ``lines`` (images without them are skipped). Returns the summed
     counts, the seconds spent detecting, the number of images and their pixels;
     ``per_image``, if given, gets each image's counts and seconds by stem.
+
+    End to end: with ``text`` (a dict), ``detect_words`` returns ``(quad, text)``
+    pairs, and ``text["exact"]`` / ``text["folded"]`` sum the matches whose text
+    also equals the truth's (as written / case-folded).
     """
     counts, seconds, images, pixels = Counts(), 0.0, 0, 0
     for gt_path in sorted(Path(folder).glob("*.gt.json")):
@@ -216,11 +235,23 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
         words = detect_words(image, doc)
         spent = time.perf_counter() - t0
         seconds += spent
-        truth = [np.asarray(w["box"], np.float64) for w in doc["lines" if lines else "words"]]
-        ignore = [bool(w.get("ignore")) for w in doc["lines" if lines else "words"]]
+        items = doc["lines" if lines else "words"]
+        truth = [np.asarray(w["box"], np.float64) for w in items]
+        ignore = [bool(w.get("ignore")) for w in items]
+        said = None
+        if text is not None:
+            words, said = [b for b, _ in words], [t for _, t in words]
         if lines or doc.get("granularity") == "line":
-            words = group_lines(words)
+            if said is None:
+                words = group_lines(words)
+            else:
+                words, said = group_lines_text(words, said)
         c = match(words, truth, ignore)
+        if said is not None:
+            truth_text = [w.get("text") or "" for w in items]
+            for key, norm in (("exact", str), ("folded", str.casefold)):
+                text.setdefault(key, Counts())
+                text[key] += match(words, truth, ignore, same=lambda j, i: norm(said[j]) == norm(truth_text[i]))
         if per_image is not None:
             per_image[stem] = {"matched": c.matched, "detections": c.detections, "truth": c.truth,
                                "seconds": round(spent, 2)}
@@ -408,6 +439,9 @@ def main(argv=None) -> int:
                    help="recognition alone: read the truth's word crops (CER, word accuracy), with --tesseract "
                         "Tesseract on the same crops (--psm 8, or 7 for --lines; frk for vdsbb)")
     p.add_argument("--recognizer", metavar="NAME|PATH", help="recognizer weights (default: english-g2)")
+    p.add_argument("--text", action="store_true",
+                   help="end to end: a word counts when it matches at IoU >= 0.5 and its text equals the truth's "
+                        "(bigocr reads the words; Tesseract's own boxes and text, frk for vdsbb)")
     p.add_argument("--demo", action="store_true",
                    help="run the weights as CRAFT's demo does: the whole image resized to 1.5x, at most 1280 px, "
                         "in one pass (the baseline that shrinks)")
@@ -428,8 +462,9 @@ def main(argv=None) -> int:
         return _main_read(args, data)
     if args.tesseract:
         def detect_words(path, doc):
-            return tesseract_words(path)
-        name = "tesseract"
+            lang = TESSERACT_LANG.get(doc.get("source"), "eng") if args.text else "eng"
+            return tesseract_words(path, lang=lang, with_text=args.text)
+        name = "tesseract" + (" (eng; frk for vdsbb)" if args.text else "")
     elif args.truth_words:
         def detect_words(path, doc):
             return [np.asarray(w["box"], np.float64) for w in doc["words"]]
@@ -437,11 +472,12 @@ def main(argv=None) -> int:
     else:
         import bigocr
 
-        from bigocr.pipeline import resolve_detector
+        from bigocr.pipeline import resolve_detector, resolve_reader
         from bigocr.tiler.scan import open_scan
 
         scale = args.scale
         detector, model = resolve_detector(args.weights, device=args.device, precision=args.precision)
+        reader, _ = resolve_reader(args.text, args.recognizer, args.device, {}, args.precision)
         name = f"{model['name']} ({model['precision']}, " + (
             "demo: whole image to 1.5x, at most 1280 px)" if args.demo else f"scale {scale}, {args.tiling})")
 
@@ -452,8 +488,11 @@ def main(argv=None) -> int:
         else:
             def detect_words(path, doc):
                 result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous",
-                                       scale=scale, tiling=args.tiling, margin=margin)
-                return [w.box for w in result.words]
+                                       scale=scale, tiling=args.tiling, margin=margin, text=args.text,
+                                       recognizer=reader)
+                reading["seconds"] += result.timings.get("recognize", 0.0)
+                reading["words"] += len(result.words) if args.text else 0
+                return [(w.box, w.text) if args.text else w.box for w in result.words]
 
             margin = None
             if args.tiling == "grid":
@@ -462,19 +501,32 @@ def main(argv=None) -> int:
                 margin = -(-context_margin(detector) // 32) * 32  # measured once, not per image
 
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
+    reading = {"seconds": 0.0, "words": 0}  # time bigocr spent reading (with --text), kept out of the MP/s
     print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8} {'MP/s':>6}   "
           f"({name}{', lines' if args.lines else ''})")
     for source in args.sources.split(","):
         per_image: dict = {}
+        text: dict | None = {} if args.text else None
+        reading.update(seconds=0.0, words=0)
         counts, seconds, images, pixels = evaluate_source(data / source, detect_words, split=args.split,
                                                           limit=args.limit, log=print if args.verbose else None,
-                                                          lines=args.lines, per_image=per_image)
+                                                          lines=args.lines, per_image=per_image, text=text)
+        seconds -= reading["seconds"]  # detection alone
         mps = pixels / 1e6 / seconds if seconds else 0.0
         report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1),
                                      "megapixels": round(pixels / 1e6, 2), "mp_per_s": round(mps, 3),
                                      "per_image": per_image}
-        print(f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
-              f"{seconds / max(1, images):>8.2f} {mps:>6.3f}", flush=True)
+        line = (f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
+                f"{seconds / max(1, images):>8.2f} {mps:>6.3f}")
+        if text:
+            exact, folded = text.get("exact", Counts()), text.get("folded", Counts())
+            report["sources"][source]["end_to_end"] = {"exact": exact.to_dict(), "folded": folded.to_dict()}
+            if reading["words"]:
+                report["sources"][source]["reading"] = {"seconds": round(reading["seconds"], 1), "words": reading["words"],
+                                                        "words_per_s": round(reading["words"] / max(reading["seconds"], 1e-9), 1)}
+            line += (f"   text: P {exact.precision:.3f} R {exact.recall:.3f} H {exact.hmean:.3f} "
+                     f"(case-folded H {folded.hmean:.3f})")
+        print(line, flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")

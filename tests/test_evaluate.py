@@ -59,3 +59,22 @@ def test_evaluate_source_on_a_made_up_folder(tmp_path):
     counts, _, _, _ = evaluate_source(tmp_path, half, split="all")
     assert counts.recall == 0.5 and counts.precision == 1.0
     assert isinstance(counts, Counts)
+
+
+def test_end_to_end_matching_needs_the_same_text(tmp_path):
+    from bigocr.evaluate import group_lines_text
+
+    truth = [box(0, 0, 10, 10), box(20, 0, 30, 10)]
+    found = [box(0, 0, 10, 10), box(20, 0, 30, 10)]
+    said, true_text = ["Ledger", "1847"], ["ledger", "1847"]
+    assert match(found, truth).matched == 2
+    assert match(found, truth, same=lambda j, i: said[j] == true_text[i]).matched == 1
+    assert match(found, truth, same=lambda j, i: said[j].casefold() == true_text[i].casefold()).matched == 2
+    lines, texts = group_lines_text([box(0, 0, 40, 10), box(50, 0, 90, 10), box(0, 40, 40, 50)], ["a", "b", "c"])
+    assert texts == ["a b", "c"] and len(lines) == 2
+    (tmp_path / "p.gt.json").write_text(json.dumps({
+        "image": "p.png", "width": 100, "height": 100, "source": "t", "granularity": "word",
+        "words": [{"box": truth[0].tolist(), "text": "ledger"}, {"box": truth[1].tolist(), "text": "1847"}]}))
+    text: dict = {}
+    counts, _, _, _ = evaluate_source(tmp_path, lambda path, doc: list(zip(found, said)), split="all", text=text)
+    assert counts.matched == 2 and text["exact"].matched == 1 and text["folded"].matched == 2
