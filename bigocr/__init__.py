@@ -8,12 +8,12 @@
 from bigocr.batch import detect_batch
 from bigocr.errors import BigOCRError, ClusterError, OutputError, ParameterError, ScanError, WeightsError
 from bigocr.merge.boxes import Word
-from bigocr.pipeline import detect
+from bigocr.pipeline import detect, recognize
 from bigocr.result import Result
 from bigocr.tiler.plan import plan_tiles
 from bigocr.tiler.scan import open_scan
 
 __version__ = "0.1.0"
 
-__all__ = ["detect", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
+__all__ = ["detect", "recognize", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
            "ScanError", "WeightsError", "OutputError", "ClusterError", "__version__"]

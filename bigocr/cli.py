@@ -160,6 +160,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="scans processed at once (default: 2)")
     _job_options(batch)
 
+    rec = sub.add_parser("recognize", help="read the words of given boxes (PAGE, ALTO or words.json)",
+                         description="Read the words whose boxes FILE gives (a PAGE XML or ALTO file, e.g. a layout "
+                                     "corrected by hand, or a bigocr words.json) from SCAN at full resolution.")
+    rec.add_argument("scan", metavar="SCAN")
+    rec.add_argument("--boxes", metavar="FILE", required=True, help="PAGE XML, ALTO or words.json with the boxes")
+    rec.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
+    rec.add_argument("--recognizer", metavar="NAME|PATH", help="recognizer weights (default: english-g2)")
+    rec.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
+                     help="comma-separated outputs, as for run (default: json)")
+    rec.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
+    rec.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    rec.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    rec.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing dask.distributed cluster")
+    rec.add_argument("--force", action="store_true", help="replace a words.json already in OUT")
+    rec.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
     weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     dl = wsub.add_parser("download", help="download, check and cache published weights")
@@ -241,6 +257,18 @@ def _cmd_run(args) -> int:
             resumed = f", resumed: {run['tiles_skipped']} tiles were done" if run["state"] == "resumed" else ""
             print(f"{args.scan}: {words}, {result.tiles['count']} tiles{resumed}, "
                   f"{result.timings['total']:.1f} s -> {out}/")
+    return 0
+
+
+def _cmd_recognize(args) -> int:
+    from bigocr.pipeline import default_out, recognize
+
+    out = Path(args.out) if args.out else default_out(args.scan)
+    result = recognize(args.scan, args.boxes, recognizer=args.recognizer, out=out, formats=args.format,
+                       scheduler=args.scheduler, device=args.device, precision=args.precision, page=args.page - 1,
+                       force=args.force, progress=not args.quiet and sys.stderr.isatty())
+    if not args.quiet:
+        print(f"{args.scan}: {len(result.words)} words read in {result.timings['total']:.1f} s -> {out}/")
     return 0
 
 
@@ -359,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    if args.command in ("run", "batch") and not args.verbose:
+    if args.command in ("run", "batch", "recognize") and not args.verbose:
         import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
 
         # A failed tile reaches the user as the one-line error; the in-process workers' own
@@ -367,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
     if not args.verbose:  # tifffile logs what it finds odd in a header; our one-line error says it
         logging.getLogger("tifffile").setLevel(logging.CRITICAL)
-    command = {"run": _cmd_run, "batch": _cmd_batch, "plan": _cmd_plan, "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
+    command = {"run": _cmd_run, "batch": _cmd_batch, "recognize": _cmd_recognize, "plan": _cmd_plan,
+               "sample": _cmd_sample, "weights": _cmd_weights}[args.command]
     return _guarded(lambda: command(args), args.verbose)
 
 

@@ -42,7 +42,7 @@ from bigocr.tiler.scale import ScaledScan
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
-__all__ = ["detect", "default_out", "resolve_detector", "run_tile", "OUTPUT_NAMES"]
+__all__ = ["detect", "recognize", "default_out", "resolve_detector", "run_tile", "OUTPUT_NAMES"]
 
 log = logging.getLogger("bigocr")
 
@@ -256,13 +256,15 @@ def _runner(detector, scheduler, threads: int | None, resources: dict | None, re
         if local:
             resources = None
         check_resources(client, resources)
-        plugins = [install_detector(client, detector, resources=resources)]
+        plugins = {}
+        if detector is not None:
+            plugins["detector"] = install_detector(client, detector, resources=resources)
         if recognizer is not None:
-            plugins.append(install_detector(client, recognizer, kind="recognizer"))
+            plugins["recognizer"] = install_detector(client, recognizer, kind="recognizer")
         try:
-            yield _Runner(detector, client, plugins[0], resources, recognizer, plugins[-1])
+            yield _Runner(detector, client, plugins.get("detector"), resources, recognizer, plugins.get("recognizer"))
         finally:
-            for plugin in plugins:
+            for plugin in plugins.values():
                 with contextlib.suppress(Exception):
                     client.unregister_worker_plugin(plugin)
 
@@ -335,11 +337,12 @@ def _load_complete(job: _Job) -> Result:
     return result
 
 
-def _recognize(job: _Job, runner: _Runner, scan, words: list, on_read) -> tuple[list, float]:
+def _recognize(out: OutDir | None, runner: _Runner, scan, words: list, on_read) -> tuple[list, float]:
     """Read ``words`` from ``scan`` at full resolution, group by group; returns the words with text.
 
     Each finished group's readings are saved in ``OUT/text-parts/`` (named by
-    the digest of its boxes), so an interrupted run reads only the rest.
+    the digest of its boxes and of the recognizer's identity), so an
+    interrupted run reads only the rest.
     """
     import json
 
@@ -348,10 +351,12 @@ def _recognize(job: _Job, runner: _Runner, scan, words: list, on_read) -> tuple[
     t0 = time.perf_counter()
     groups = group_words([w.box for w in words], scan.shape)
     readings: list = [None] * len(words)
-    out = job.out
+
+    info = getattr(runner.recognizer, "model_info", None) or {"name": repr(runner.recognizer)}
+    reader_tag = hashlib.blake2b(json.dumps(info, sort_keys=True, default=str).encode(), digest_size=4).hexdigest()
 
     def part(group) -> str:
-        return f"{TEXT_PARTS}/{group.index:05d}-{group.key}.json"
+        return f"{TEXT_PARTS}/{group.index:05d}-{group.key}-{reader_tag}.json"
 
     def keep(group, found) -> None:
         for i, (text, confidence) in zip(group.indices, found):
@@ -440,7 +445,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         t_end = time.perf_counter()
         t_read = 0.0
         if job.read:
-            words, t_read = _recognize(job, runner, scan, words, on_read)
+            words, t_read = _recognize(job.out, runner, scan, words, on_read)
             log.info("%d words read in %.1f s", len(words), t_read)
         attrs["bigocr"]["complete"] = True
         group.attrs.update(attrs)
@@ -688,3 +693,66 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         finally:
             if words_bar is not None:
                 words_bar.close()
+
+
+def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), scheduler=None,
+              threads: int | None = None, device: str = "auto", precision: str = "auto", page: int = 0,
+              max_pixels: int = DEFAULT_MAX_PIXELS, force: bool = False, progress: bool = False) -> Result:
+    """Read the words of given boxes: another tool's layout, a corrected PAGE file, an earlier run.
+
+    Parameters
+    ----------
+    source : str, Path or ndarray
+        The scan, as for :func:`detect`; words are cut from it at full resolution.
+    boxes : str, Path or sequence
+        A ``words.json``, PAGE XML or ALTO file
+        (:func:`bigocr.recognizer.given.load_boxes`), or quads ``(4, 2)`` as
+        ``(x, y)`` scan pixels, clockwise from the top-left.
+    recognizer, device, precision, scheduler, threads, page, max_pixels, progress
+        As for :func:`detect`.
+    out, formats, force
+        Where to write the outputs (nothing is written without ``out``); a
+        ``words.json`` already there is replaced only with ``force``.
+
+    Returns
+    -------
+    Result
+        The words with ``text`` and ``confidence``, in reading order.
+    """
+    from bigocr.merge.boxes import Word
+    from bigocr.recognizer import resolve_recognizer
+    from bigocr.recognizer.given import load_boxes
+
+    formats = parse_formats(formats)
+    scan = open_scan(source, max_pixels=max_pixels, page=page)
+    if isinstance(boxes, (str, os.PathLike)):
+        given, origin = load_boxes(boxes), str(boxes)
+    else:
+        given, origin = [(np.asarray(q, np.float32).reshape(4, 2), 1.0) for q in boxes], None
+    reader, info = resolve_recognizer(recognizer, device, precision)
+    target = OutDir(out) if out is not None else None
+    if target is not None:
+        target.check()
+        if target.exists(FORMATS["json"]) and not force:
+            raise OutputError(f"{target}: already holds {FORMATS['json']}; pass --force to replace it or choose "
+                              "another -o")
+        target.mkdir()
+    words = [Word(quad, score) for quad, score in given]
+    order, layout = analyse_layout([w.box for w in words]).renumbered()
+    words = [words[i] for i in order]
+    t0 = time.perf_counter()
+    with _runner(None, scheduler, threads, None, reader) as runner, \
+            _progress(len(words), progress, unit="word") as bar:
+        words, seconds = _recognize(target, runner, scan, words, bar.update)
+    result = Result(scan=scan.info(), model={"recognizer": info, "boxes": origin},
+                    params={"precision": precision, "device": device}, tiles={"count": 0}, words=words,
+                    timings={"recognize": seconds, "total": time.perf_counter() - t0},
+                    out=None if target is None else target.user_path, layout=layout,
+                    run={"state": "done", "tiles_run": 0, "tiles_skipped": 0})
+    if target is not None:
+        try:
+            write_outputs(result, target, formats)
+            target.remove(TEXT_PARTS)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write results: {exc.strerror or exc}") from None
+    return result

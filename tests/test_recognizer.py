@@ -191,3 +191,29 @@ def test_groups_cover_every_word_once_and_hold_their_crops():
         y0, y1, x0, x1 = g.window
         assert all(x0 <= q[:, 0].min() and q[:, 0].max() <= x1 and y0 <= q[:, 1].min() and q[:, 1].max() <= y1
                    for q in g.quads)
+
+
+def test_recognize_reads_the_words_of_a_page_file(tmp_path):
+    """bigocr recognize: the boxes of a PAGE file (here one bigocr wrote with --no-text) are read."""
+    from bigocr.merge.boxes import Word
+    from bigocr.result import Result
+    from bigocr.writers import write_outputs
+
+    page, boxes = _page_of_words()
+    path = tmp_path / "words.png"
+    cv2.imwrite(str(path), page[..., ::-1])
+    words = [Word(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), 1.0) for x0, y0, x1, y1 in boxes]
+    result = Result(scan={"path": str(path), "width": page.shape[1], "height": page.shape[0]}, model={}, params={},
+                    tiles={}, words=words)
+    (tmp_path / "boxes").mkdir()
+    write_outputs(result, tmp_path / "boxes", ("page", "alto"))
+    for layout in ("page.xml", "alto.xml"):
+        out = tmp_path / f"read-{layout}"
+        assert main(["recognize", str(path), "--boxes", str(tmp_path / "boxes" / layout), "-o", str(out),
+                     "--format", "json,txt", "-q"]) == 0
+        doc = json.loads((out / "words.json").read_text())
+        assert len(doc["words"]) == len(result.words)
+        assert sum(w["text"] in WORDS for w in doc["words"]) >= len(WORDS) - 3, [w["text"] for w in doc["words"]]
+    assert main(["recognize", str(path), "--boxes", str(tmp_path / "boxes" / "page.xml"), "-o",
+                 str(tmp_path / "read-page.xml")]) == 5  # words.json there: not replaced unasked
+    assert main(["recognize", str(path), "--boxes", str(path)]) == 1  # a PNG is not a layout
