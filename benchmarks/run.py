@@ -303,7 +303,7 @@ def bench_quality(args, weights: Path, tmp: Path) -> dict:
     else:
         print(f"({data}: no real scans there; the mosaic is skipped)")
     bigocr_cmd = [sys.executable, "-m", "bigocr", "run", "--weights", str(weights), "--max-side", "2560",
-                  "--no-preview", "--quiet"]
+                  "--no-text", "--no-preview", "--quiet"]
     configs = [("shrunk to 2560 px, one pass", None, "auto"), ("bigocr thirds auto (default)", "thirds", "auto"),
                ("bigocr grid auto", "grid", "auto"), ("bigocr thirds fp32", "thirds", "fp32")]
     figures = {"weights": str(weights), "scans": []}

@@ -15,5 +15,6 @@ from bigocr.tiler.scan import open_scan
 
 __version__ = "0.1.0"
 
-__all__ = ["detect", "recognize", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError", "ParameterError",
+__all__ = ["detect", "recognize", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError",
+           "ParameterError",
            "ScanError", "WeightsError", "OutputError", "ClusterError", "__version__"]

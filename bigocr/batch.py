@@ -98,8 +98,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
-                 margin: int | None = None, precision: str = "auto", scale: float | str | None = None, text: bool = False,
-                 recognizer=None) -> list[BatchItem]:
+                 margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
+                 text: bool = False, recognizer=None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -181,6 +181,10 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
             with lock:
                 tiles_bar.update()
 
+        def on_read(count):
+            with lock:
+                tiles_bar.set_description("tiles, words", refresh=False)
+
         def run_one(entry):
             item, page = entry
             t0 = time.perf_counter()
@@ -191,7 +195,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                 with lock:
                     tiles_bar.total += len(job.plan.tiles)
                     tiles_bar.refresh()
-                result = _execute(job, runner, on_tile)
+                result = _execute(job, runner, on_tile, on_read)
                 item.state = result.run["state"]
                 item.words = len(result.words)
                 item.tiles_run = result.run["tiles_run"]

@@ -119,7 +119,8 @@ def _job_options(cmd) -> None:
                      help="'both' also detects on the inverted scan (white-on-black text)")
     cmd.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     cmd.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                     help="network arithmetic: auto (default) = bf16 autocast where fast (GPU; CPU with AMX or AVX512-BF16), "
+                     help="network arithmetic: auto (default) = bf16 autocast where fast (GPU; CPU with AMX or "
+                          "AVX512-BF16), "
                           "else fp32")
     cmd.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (default: $DASK_SCHEDULER_ADDRESS, "
@@ -183,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("--url", help="another source of the same archive (a mirror)")
     sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
     sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
+    sub.add_parser("train-reader", help="fine-tune the recognizer on historical print (bigocr train-reader --help)",
+                   add_help=False)
     plan = sub.add_parser("plan", help="print the tile plan of a scan",
                           description="Print the scale and tile plan of SCAN (reads its header, and a few windows for "
                                       "--scale auto).")
@@ -248,7 +251,10 @@ def _cmd_run(args) -> int:
     )
     if not args.quiet:
         run = result.run
-        words = f"{len(result.words)} words in {len(result.layout.lines)} lines"
+        read = " read" if args.text else ""
+        words = f"{len(result.words)} words{read} in {len(result.layout.lines)} lines"
+        if result.params.get("scale", 1) != 1:
+            words += f" (scale {result.params['scale']:g})"
         if run["state"] == "complete":
             added = run.get("added")
             print(f"{args.scan}: already complete in {out}/ ({words}); "
@@ -328,7 +334,8 @@ def _cmd_plan(args) -> int:
     print(f"tiles       {s['count']} distinct ({s['grid'][0]} rows x {s['grid'][1]} columns), "
           f"largest {s['max_tile'][1]} x {s['max_tile'][0]} px")
     image = "scan" if params.scale == 1 else "working image"
-    print(f"pixels      {s['pixels_ratio']:.2f}x the {image} ({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
+    print(f"pixels      {s['pixels_ratio']:.2f}x the {image} "
+          f"({s['leaf_pixels_ratio']:.2f}x if identical leaves ran again)")
     print(f"maps        {s['map_shape'][1]} x {s['map_shape'][0]} px, chunks {s['chunks'][1]} x {s['chunks'][0]}")
     if args.tiles:
         for tile in plan.tiles:
@@ -340,6 +347,8 @@ def _cmd_plan(args) -> int:
 def _cmd_sub(command: str, argv: list[str]) -> int:
     if command == "train":
         from bigocr.train.loop import main as sub_main
+    elif command == "train-reader":
+        from bigocr.train.reader import main as sub_main
     else:
         from bigocr.evaluate import main as sub_main
 
@@ -376,7 +385,7 @@ def _guarded(fn, verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["train"], ["eval"]):  # their own parsers: bigocr train --help, bigocr eval --help
+    if argv[:1] in (["train"], ["eval"], ["train-reader"]):  # their own parsers: bigocr train --help, ...
         return _guarded(lambda: _cmd_sub(argv[0], argv[1:]), verbose="-v" in argv)
     parser = _parser()
     try:

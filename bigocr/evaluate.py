@@ -10,6 +10,10 @@ of a source (micro averages).
 Line-level truth (SROIE) is met by grouping word detections into lines first
 (:func:`group_lines`), the same way for every detector compared.
 
+Text is compared after :func:`bigocr.recognizer.charset.normalize_historical`
+on the truth: the VD-SBB transcriptions' private-use MUFI characters (ligatures,
+abbreviations, old umlauts) spelled out as a reader expects them.
+
 ``bigocr eval`` runs bigocr (default weights or ``--weights``, at ``--scale``),
 the published CRAFT the way its demo runs it (``--demo``: the whole image
 resized so that its long side is 1.5x, at most 1280 px, one pass), or Tesseract
@@ -32,6 +36,7 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from bigocr.errors import BigOCRError, ParameterError
+from bigocr.recognizer.charset import normalize_historical
 
 __all__ = ["Counts", "match", "group_lines", "split_of", "load_truth", "tesseract_words", "evaluate_source", "main"]
 
@@ -248,7 +253,7 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
                 words, said = group_lines_text(words, said)
         c = match(words, truth, ignore)
         if said is not None:
-            truth_text = [w.get("text") or "" for w in items]
+            truth_text = [normalize_historical(w.get("text") or "") for w in items]
             for key, norm in (("exact", str), ("folded", str.casefold)):
                 text.setdefault(key, Counts())
                 text[key] += match(words, truth, ignore, same=lambda j, i: norm(said[j]) == norm(truth_text[i]))
@@ -367,7 +372,9 @@ def read_source(folder: Path, read_crops, *, charset: str | None, split: str = "
         if limit is not None and images >= limit:
             break
         image_path, doc = load_truth(gt_path)
-        items = [w for w in doc.get("lines" if lines else "words") or [] if w.get("text") and not w.get("ignore")]
+        items = [{**w, "text": normalize_historical(w["text"])}
+                 for w in doc.get("lines" if lines else "words") or [] if w.get("text") and not w.get("ignore")]
+        items = [w for w in items if w["text"]]
         if not items:
             continue
         images += 1
@@ -403,13 +410,15 @@ def _main_read(args, data: Path) -> int:
 
     level = "lines" if args.lines else "words"
     report = {"reader": name, "split": args.split, "level": level, "charset_of": info.get("name"), "sources": {}}
-    print(f"{'source':8} {'crops':>6} {'CER':>7} {'words ok':>8} {'folded':>7} {'other':>6} {'CER':>7} {'crops/s':>8}   "
+    print(f"{'source':8} {'crops':>6} {'CER':>7} {'words ok':>8} {'folded':>7} {'other':>6} {'CER':>7} "
+          f"{'crops/s':>8}   "
           f"({name}; 'other': truth with characters outside {info.get('name')}'s charset)")
     for source in args.sources.split(","):
         inside, outside, seconds, crops = read_source(data / source, read_crops, charset=charset, split=args.split,
                                                       limit=args.limit, lines=args.lines)
         report["sources"][source] = {"in_charset": inside.to_dict(), "other": outside.to_dict(),
-                                     "seconds": round(seconds, 1), "crops_per_s": round(crops / seconds, 2) if seconds else 0}
+                                     "seconds": round(seconds, 1),
+                                     "crops_per_s": round(crops / seconds, 2) if seconds else 0}
         print(f"{source:8} {inside.words:>6} {inside.cer:>7.4f} {inside.accuracy:>8.3f} "
               f"{inside.exact_folded / max(1, inside.words):>7.3f} {outside.words:>6} {outside.cer:>7.4f} "
               f"{crops / seconds if seconds else 0:>8.1f}", flush=True)
@@ -522,8 +531,9 @@ def main(argv=None) -> int:
             exact, folded = text.get("exact", Counts()), text.get("folded", Counts())
             report["sources"][source]["end_to_end"] = {"exact": exact.to_dict(), "folded": folded.to_dict()}
             if reading["words"]:
-                report["sources"][source]["reading"] = {"seconds": round(reading["seconds"], 1), "words": reading["words"],
-                                                        "words_per_s": round(reading["words"] / max(reading["seconds"], 1e-9), 1)}
+                per_s = reading["words"] / max(reading["seconds"], 1e-9)
+                report["sources"][source]["reading"] = {"seconds": round(reading["seconds"], 1),
+                                                        "words": reading["words"], "words_per_s": round(per_s, 1)}
             line += (f"   text: P {exact.precision:.3f} R {exact.recall:.3f} H {exact.hmean:.3f} "
                      f"(case-folded H {folded.hmean:.3f})")
         print(line, flush=True)

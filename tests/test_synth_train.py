@@ -202,3 +202,30 @@ def test_a_form_label_as_wide_as_the_page_renders():
     # room left on its line gave a field box with x1 < x0.
     image, region, affinity, confidence = SynthCrops(seed=0, crop=384)[6482]
     assert image.shape == (3, 384, 384) and region.shape == affinity.shape == (192, 192)
+
+
+def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
+    """bigocr train-reader on two training pages: a few CTC steps, an eval, a resume, a loadable export."""
+    from pathlib import Path
+
+    import bigocr
+    from bigocr.detector.weights import read_weights
+    from bigocr.train.reader import ReaderConfig, extend_head, historical_charset, train_reader
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "vdsbb"
+    real = data.parents[1] / "real" / "vdsbb"
+    if not data.is_dir():
+        pytest.skip("no shared/data/train here")
+    config = ReaderConfig(str(tmp_path / "run"), str(data), str(real), steps=4, batch=8, checkpoint_every=2,
+                          eval_every=4, limit_pages=1, warmup=2)
+    logged = []
+    first = train_reader(ReaderConfig(**{**config.__dict__, "steps": 2}), log=logged.append)
+    assert first["step"] == 2 and (tmp_path / "run" / "crops.npz").is_file()
+    assert "ſ" in first["charset"] or "ü" in first["charset"] or len(first["charset"]) > 96
+    with pytest.raises(bigocr.ParameterError, match="other settings"):
+        train_reader(config, log=logged.append)  # another number of steps is another run
+    again = train_reader(ReaderConfig(**{**config.__dict__, "steps": 2, "eval_every": 1}), log=logged.append)
+    assert again["step"] == 2 and any("resumed" in line for line in logged)
+    weights, _ = read_weights(tmp_path / "run" / "best.safetensors", "crnn")
+    assert weights.charset == first["charset"]
+    assert historical_charset(["aaaaaü", "üüüü"], "a", 5) == "aü"

@@ -33,11 +33,13 @@ SAMPLE_GRID = 3
 MIN_COMPONENTS = 30
 
 
-def _windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
-    """Up to SAMPLE_GRID x SAMPLE_GRID windows ``(y0, y1, x0, x1)`` spread evenly over the scan."""
-    hs, ws = min(SAMPLE_SIDE, height), min(SAMPLE_SIDE, width)
-    ys = sorted({round(v) for v in np.linspace(0, height - hs, SAMPLE_GRID if height > hs else 1)})
-    xs = sorted({round(v) for v in np.linspace(0, width - ws, SAMPLE_GRID if width > ws else 1)})
+def _windows(height: int, width: int, grid: int = SAMPLE_GRID) -> list[tuple[int, int, int, int]]:
+    """Up to ``grid`` x ``grid`` windows ``(y0, y1, x0, x1)`` spread evenly over the scan."""
+    hs, ws = min(SAMPLE_SIDE * (3 if grid == 1 else 1), height), min(SAMPLE_SIDE * (3 if grid == 1 else 1), width)
+    if grid == 1:  # the middle of the page
+        return [((height - hs) // 2, (height - hs) // 2 + hs, (width - ws) // 2, (width - ws) // 2 + ws)]
+    ys = sorted({round(v) for v in np.linspace(0, height - hs, grid if height > hs else 1)})
+    xs = sorted({round(v) for v in np.linspace(0, width - ws, grid if width > ws else 1)})
     return [(y, y + hs, x, x + ws) for y in ys for x in xs]
 
 
@@ -78,7 +80,9 @@ def text_height(scan) -> tuple[float | None, int]:
         The height (None when fewer than :data:`MIN_COMPONENTS` letters were
         found) and the number of letters measured.
     """
-    heights = [letter_heights(scan.read(*w)) for w in _windows(scan.height, scan.width)]
+    # A TIFF whose strips are huge decodes a whole strip per window read: one larger window there.
+    grid = 1 if getattr(scan, "needs_cache", False) else SAMPLE_GRID
+    heights = [letter_heights(scan.read(*w)) for w in _windows(scan.height, scan.width, grid)]
     heights = np.concatenate(heights) if heights else np.zeros(0, int)
     if len(heights) < MIN_COMPONENTS:
         return None, int(len(heights))

@@ -1,0 +1,278 @@
+"""Fine-tuning the recognizer on historical print: ``bigocr train-reader``.
+
+Starts from ``english_g2`` and extends its charset with the letters the
+training transcriptions need after :func:`~bigocr.recognizer.charset.normalize_historical`
+(``ſ``, ``ä``, ``ö``, ``ü``, ``ß``, ``æ``, ``œ``, ``ꝛ``, accents, a few signs).  A new
+class starts as a copy of the head's row for the letter it looks most like
+(``ä`` from ``a``, ``ſ`` from ``f``), so the first steps already read it roughly.
+
+Data: the word crops of ``../shared/data/train/vdsbb`` (real prints, word
+boxes and text), cut once at height 64 and cached in ``OUT/crops.npz`` so the
+steps never wait on JPEG decoding.  Loss: CTC (blank 0).  Checkpoints are the
+CRAFT trainer's (:mod:`bigocr.train.checkpoint`): resumable, sharded; every
+``--eval-every`` steps the character error rate on the eval pages of
+``../shared/data/real/vdsbb`` is logged and the best checkpoint exported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bigocr.errors import ParameterError
+
+__all__ = ["ReaderConfig", "historical_charset", "extend_head", "word_crops", "train_reader", "main"]
+
+#: Letters a new class is initialised from, where the decomposition does not say.
+LOOKS_LIKE = {"ſ": "f", "ß": "B", "æ": "a", "œ": "o", "ꝛ": "r", "ĳ": "y", "—": "-", "―": "-", "„": ",", "§": "S",
+              "½": "2", "�": "?"}
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Settings of a recognizer fine-tuning run (those that shape the run must match to resume)."""
+
+    out: str
+    data: str = "../shared/data/train/vdsbb"
+    eval_data: str = "../shared/data/real/vdsbb"
+    steps: int = 4000
+    batch: int = 32
+    lr: float = 3e-4
+    warmup: int = 100
+    base: str = "english-g2"
+    min_count: int = 5
+    seed: int = 0
+    checkpoint_every: int = 200
+    eval_every: int = 400
+    max_minutes: float | None = None
+    precision: str = "auto"
+    limit_pages: int | None = None  # tests: a few pages only
+
+    def resumable_fields(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k in ("steps", "batch", "lr", "warmup", "base", "min_count",
+                                                                  "seed")}
+
+
+def historical_charset(texts: list[str], base: str, min_count: int = 5) -> str:
+    """``base`` followed by the characters of ``texts`` it lacks that occur at least ``min_count`` times."""
+    counts = Counter(ch for t in texts for ch in t)
+    extra = [ch for ch, n in counts.most_common() if ch not in base and n >= min_count and not ch.isspace()]
+    return base + "".join(extra)
+
+
+def _looks_like(ch: str, base: str) -> str | None:
+    if ch in LOOKS_LIKE and LOOKS_LIKE[ch] in base:
+        return LOOKS_LIKE[ch]
+    stripped = unicodedata.normalize("NFD", ch)[0]
+    return stripped if stripped in base else None
+
+
+def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Module:
+    """A CRNN for ``charset`` with ``net``'s weights; new classes copy the row of the letter they look like."""
+    from bigocr.recognizer.crnn import CRNN
+
+    wider = CRNN(len(charset) + 1)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("Prediction.")}
+    wider.load_state_dict(state, strict=False)
+    old_w, old_b = net.Prediction.weight.data, net.Prediction.bias.data
+    with torch.no_grad():
+        wider.Prediction.weight[: len(base) + 1] = old_w
+        wider.Prediction.bias[: len(base) + 1] = old_b
+        for k, ch in enumerate(charset[len(base):], len(base) + 1):
+            like = _looks_like(ch, base)
+            row = base.index(like) + 1 if like else None
+            wider.Prediction.weight[k] = old_w[row] if row else old_w[1:].mean(0)
+            wider.Prediction.bias[k] = (old_b[row] if row else old_b[1:].mean()) - 1.0  # a little less likely
+    wider.charset = charset
+    return wider
+
+
+def word_crops(folder: Path, split: str | None = None, limit_pages: int | None = None):
+    """Word crops at height 64 and their normalized text from the pages of ``folder``.
+
+    ``split``: only pages of that split (:func:`bigocr.evaluate.split_of`); None: all.
+    """
+    from bigocr.evaluate import load_truth, split_of
+    from bigocr.recognizer.charset import normalize_historical
+    from bigocr.recognizer.read import to_height, word_crop
+    from bigocr.tiler.scan import open_scan
+
+    crops, texts, pages = [], [], 0
+    for gt in sorted(Path(folder).glob("*.gt.json")):
+        stem = gt.name[: -len(".gt.json")]
+        if split is not None and split_of(stem) != split:
+            continue
+        if limit_pages is not None and pages >= limit_pages:
+            break
+        pages += 1
+        image, doc = load_truth(gt)
+        scan = open_scan(image)
+        pixels = scan.read(0, scan.height, 0, scan.width)
+        for w in doc["words"]:
+            text = normalize_historical(w.get("text") or "")
+            if not text or w.get("ignore"):
+                continue
+            crop = word_crop(pixels, np.asarray(w["box"], np.float64), margin=0.0)
+            if crop is not None:
+                crops.append(to_height(crop, 64, max_width=1024))
+                texts.append(text)
+    return crops, texts
+
+
+def _cached_crops(config: ReaderConfig, out: Path, log):
+    cache = out / "crops.npz"
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        widths, flat = z["widths"], z["pixels"]
+        ends = np.cumsum(widths * 64)
+        crops = [flat[e - w * 64:e].reshape(64, w) for e, w in zip(ends, widths)]
+        return crops, [str(t) for t in z["texts"]]
+    t0 = time.perf_counter()
+    crops, texts = word_crops(Path(config.data), None, config.limit_pages)
+    if not crops:
+        raise ParameterError(f"{config.data}: no word crops with text there")
+    np.savez(cache, widths=np.array([c.shape[1] for c in crops]), texts=np.array(texts),
+             pixels=np.concatenate([c.ravel() for c in crops]))
+    log(json.dumps({"crops": len(crops), "seconds": round(time.perf_counter() - t0, 1), "cache": str(cache)}))
+    return crops, texts
+
+
+def _batch(crops, texts, index, charset, rng, augment: bool):
+    from bigocr.recognizer.read import to_batch
+
+    images = []
+    for i in index:
+        im = crops[i]
+        if augment:
+            im = np.clip(im.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-25, 25), 0, 255).astype(np.uint8)
+        images.append(im)
+    x = torch.from_numpy(to_batch(images))
+    lookup = {ch: k + 1 for k, ch in enumerate(charset)}
+    targets = [[lookup[ch] for ch in texts[i] if ch in lookup] for i in index]
+    return x, targets
+
+
+def _cer(net, crops, texts, charset, bf16: bool) -> float:
+    from bigocr.evaluate import edit_distance
+    from bigocr.recognizer.read import batches, ctc_greedy, to_batch
+
+    net.eval()
+    errors = chars = 0
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        for group in batches([c.shape[1] for c in crops], 64):
+            probs = torch.softmax(net(torch.from_numpy(to_batch([crops[i] for i in group]))).float(), 2).numpy()
+            for i, (said, _) in zip(group, ctc_greedy(probs, charset)):
+                errors += edit_distance(said, texts[i])
+                chars += len(texts[i])
+    net.train()
+    return errors / max(1, chars)
+
+
+def train_reader(config: ReaderConfig, *, log=print) -> dict:
+    """Fine-tune (or go on fine-tuning) the recognizer; returns where it stopped and the best CER."""
+    from bigocr.detector.download import resolve_named
+    from bigocr.detector.infer import resolve_precision
+    from bigocr.detector.weights import read_weights, save_weights
+    from bigocr.recognizer.crnn import CRNN
+    from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from bigocr.train.loop import _run_lock
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+        crops, texts = _cached_crops(config, out, log)
+        base_weights, state = read_weights(resolve_named(config.base) if config.base == "english-g2" else config.base,
+                                           "crnn")
+        base_net = CRNN(len(base_weights.charset) + 1)
+        base_net.load_state_dict(state)
+        charset = historical_charset(texts, base_weights.charset, config.min_count)
+        net = extend_head(base_net, base_weights.charset, charset)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
+        start, best = 0, {"cer": None, "step": None}
+        ckpt = latest_checkpoint(out)
+        if ckpt is not None:
+            saved = load_checkpoint(ckpt, net, optimizer)
+            mismatched = {k: (saved["config"].get(k), v) for k, v in config.resumable_fields().items()
+                          if saved["config"].get(k) != v}
+            if mismatched:
+                raise ParameterError(f"{out}: holds a run with other settings {mismatched}; use another --out")
+            start, best = saved["step"], saved["config"].get("best", best)
+            log(json.dumps({"resumed": str(ckpt), "step": start}))
+        eval_crops, eval_texts = word_crops(Path(config.eval_data), "eval", config.limit_pages)
+        bf16 = resolve_precision(config.precision, "cpu") == "bf16"
+        ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+        order = np.argsort([c.shape[1] for c in crops])  # batches of similar width: little padding
+        buckets = [order[i:i + config.batch] for i in range(0, len(order), config.batch)]
+        t_start, step, seen = time.perf_counter(), start, 0
+        net.train()
+        while step < config.steps:
+            index = buckets[rng.integers(len(buckets))]
+            x, targets = _batch(crops, texts, index, charset, rng, augment=True)
+            lr = config.lr * min(1.0, (step + 1) / config.warmup) * (
+                0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                logits = net(x)
+            log_probs = logits.float().log_softmax(2).permute(1, 0, 2)  # (T, B, C)
+            lengths = torch.full((len(index),), log_probs.shape[0], dtype=torch.long)
+            loss = ctc(log_probs, torch.tensor([c for t in targets for c in t], dtype=torch.long), lengths,
+                       torch.tensor([len(t) for t in targets], dtype=torch.long))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            seen += len(index)
+            elapsed = time.perf_counter() - t_start
+            if step % 25 == 0:
+                log(json.dumps({"step": step, "loss": round(float(loss), 4), "lr": round(lr, 6),
+                                "words_per_s": round(seen / elapsed, 1)}))
+            stop = config.max_minutes is not None and elapsed > 60 * config.max_minutes
+            if step % config.eval_every == 0 or step == config.steps or stop:
+                cer = _cer(net, eval_crops, eval_texts, charset, bf16)
+                log(json.dumps({"step": step, "eval_cer": round(cer, 4), "eval_words": len(eval_crops)}))
+                if best["cer"] is None or cer < best["cer"]:
+                    best = {"cer": round(cer, 4), "step": step}
+                    save_weights(net, out / "best.safetensors", name="bigocr-historical", network="crnn",
+                                 extra={"step": step, "eval_cer": round(cer, 4)})
+            if step % config.checkpoint_every == 0 or step == config.steps or stop:
+                save_checkpoint(out, step, net, optimizer, {**config.resumable_fields(), "best": best})
+            if stop:
+                break
+        return {"step": step, "best": best, "charset": charset}
+
+
+def main(argv=None) -> int:
+    """``bigocr train-reader``: see ``bigocr train-reader --help``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="bigocr train-reader",
+                                description="Fine-tune the recognizer on historical print (resumable; rerun to go on).")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, crops cache, best.safetensors)")
+    p.add_argument("--data", default=ReaderConfig.data)
+    p.add_argument("--eval-data", default=ReaderConfig.eval_data)
+    p.add_argument("--steps", type=int, default=ReaderConfig.steps)
+    p.add_argument("--batch", type=int, default=ReaderConfig.batch)
+    p.add_argument("--lr", type=float, default=ReaderConfig.lr)
+    p.add_argument("--checkpoint-every", type=int, default=ReaderConfig.checkpoint_every)
+    p.add_argument("--eval-every", type=int, default=ReaderConfig.eval_every)
+    p.add_argument("--max-minutes", type=float)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    args = p.parse_args(argv)
+    config = ReaderConfig(args.out, args.data, args.eval_data, args.steps, args.batch, args.lr,
+                          checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                          max_minutes=args.max_minutes, precision=args.precision)
+    result = train_reader(config)
+    print(json.dumps({"step": result["step"], "best": result["best"]}))
+    return 0
