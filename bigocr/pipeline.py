@@ -304,8 +304,6 @@ def resolve_scale(params: Params, scan: Scan) -> tuple[Params, dict]:
     """``params`` with ``scale="auto"`` replaced by the factor measured on ``scan``, and how it was chosen."""
     if params.scale != "auto":
         return params, {"rule": "given", "scale": params.scale}
-    from dataclasses import replace
-
     from bigocr.tiler.textsize import auto_scale
 
     scale, info = auto_scale(scan)
@@ -498,8 +496,6 @@ def with_margin(params: Params, detector) -> Params:
     """``params`` with the grid's context margin measured from ``detector`` where it is not given."""
     if params.tiling != "grid" or params.margin is not None:
         return params
-    from dataclasses import replace
-
     from bigocr.detector.infer import context_margin
 
     margin = context_margin(detector)
