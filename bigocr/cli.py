@@ -386,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["train"], ["eval"], ["train-reader"]):  # their own parsers: bigocr train --help, ...
+        if "-v" not in argv:  # tifffile's notes on odd headers (EXIF in JPEGs) are not the user's business
+            logging.getLogger("tifffile").setLevel(logging.CRITICAL)
         return _guarded(lambda: _cmd_sub(argv[0], argv[1:]), verbose="-v" in argv)
     parser = _parser()
     try:
