@@ -142,15 +142,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="detect the words of one scan",
-                         description="Detect every word of SCAN at full resolution.")
+    run = sub.add_parser("run", help="find and read the words of one scan",
+                         description="Find every word of SCAN at full resolution and read it (--no-text: boxes only).")
     run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG or JPEG 2000 file")
     run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
     run.add_argument("--page", type=_positive_int, default=1, metavar="N",
                      help="page of a multi-page TIFF, from 1 (default: 1)")
     _job_options(run)
 
-    batch = sub.add_parser("batch", help="detect the words of many scans, one output folder each",
+    batch = sub.add_parser("batch", help="find and read the words of many scans, one output folder each",
                            description="Detect every word of each SCAN (every page of a multi-page TIFF) into "
                                        "OUTDIR/<stem>/. Complete scans are skipped, interrupted ones resumed; "
                                        "a scan that fails is reported and the batch goes on (exit 6 at the end).")
@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--force", action="store_true", help="replace a words.json already in OUT")
     rec.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
-    weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k")
+    weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k|english-g2")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     dl = wsub.add_parser("download", help="download, check and cache published weights")
     dl.add_argument("name", choices=("craft-mlt-25k", "english-g2"))
@@ -186,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
     sub.add_parser("train-reader", help="fine-tune the recognizer on historical print (bigocr train-reader --help)",
                    add_help=False)
-    plan = sub.add_parser("plan", help="print the tile plan of a scan",
+    plan = sub.add_parser("plan", help="print the scale and tile plan of a scan",
                           description="Print the scale and tile plan of SCAN (reads its header, and a few windows for "
                                       "--scale auto).")
     plan.add_argument("scan", metavar="SCAN")
