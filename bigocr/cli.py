@@ -97,7 +97,8 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--no-text", dest="text", action="store_false",
                      help="find the words' boxes only; do not read them")
     cmd.add_argument("--recognizer", metavar="NAME|PATH",
-                     help="recognizer weights: english-g2 (default: EasyOCR's English CRNN, installed with bigocr) "
+                     help="recognizer: english-g2 (default: EasyOCR's English CRNN, installed with bigocr), "
+                          "historical (bigocr's, for German/Latin print 1500-1850: ſ, umlauts, ligatures), "
                           "or a bigocr .safetensors recognizer")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")

@@ -217,3 +217,16 @@ def test_recognize_reads_the_words_of_a_page_file(tmp_path):
     assert main(["recognize", str(path), "--boxes", str(tmp_path / "boxes" / "page.xml"), "-o",
                  str(tmp_path / "read-page.xml")]) == 5  # words.json there: not replaced unasked
     assert main(["recognize", str(path), "--boxes", str(path)]) == 1  # a PNG is not a layout
+
+
+def test_the_bundled_historical_recognizer_is_checked_and_reads_long_s():
+    """bigocr's own recognizer ships in the package, sha256-checked; its charset has the historical letters."""
+    from bigocr.detector.download import BUNDLED
+
+    path = resolve_named("historical")
+    weights, _ = read_weights(path, "crnn")
+    assert weights.sha256 == BUNDLED["historical"][1]
+    assert all(ch in weights.charset for ch in "ſäöüß") and weights.charset.startswith(ENGLISH_G2_CHARSET)
+    reader = CrnnRecognizer.from_files(path)
+    texts = [t for t, _ in reader(_rendered_words())]
+    assert sum(t == w for t, w in zip(texts, WORDS)) >= len(WORDS) // 2, texts  # still reads modern print

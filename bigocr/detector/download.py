@@ -28,7 +28,7 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path", "download",
+__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path", "download",
            "resolve_named"]
 
 
@@ -56,6 +56,14 @@ PUBLISHED = {
         md5="5864788e1821be9e454ec108d61b887d",
         network="crnn",
     ),
+}
+
+#: bigocr's own models, shipped inside the package: name -> (file, sha256).
+BUNDLED = {
+    # The recognizer for historical print (German/Latin, Fraktur and Antiqua, 1500-1850): english_g2
+    # fine-tuned on the VD-SBB training pages with an extended charset (docs/MODEL.md), float16.
+    "historical": ("recognizer/weights/bigocr-historical.safetensors",
+                   "6087bf206de33dc61175cb4e5df16d87c91a2f2be0b3ed946a219498688afe19"),
 }
 
 #: The detector and the recognizer used when none is given.
@@ -153,13 +161,26 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
 
 
 def resolve_named(name: str) -> Path:
-    """The checked file of published weights ``name``: the installed package's, else the cache's.
+    """The checked file of weights ``name``: bigocr's own (sha256-checked), or a published file from the
+    installed package, else the cache (md5-checked).
 
     Raises
     ------
     WeightsError
         Neither is there (saying how to get it), or the file found fails its md5 check.
     """
+    if name in BUNDLED:
+        from bigocr.detector.weights import file_sha256
+
+        relative, sha256 = BUNDLED[name]
+        path = Path(__file__).resolve().parents[1] / relative
+        if not path.is_file():
+            raise WeightsError(f"{name}: {path} is missing from this installation of bigocr; reinstall it")
+        got = file_sha256(path)
+        if got != sha256:
+            raise WeightsError(f"{path}: sha256 {got} is not the {sha256} this bigocr ships for {name}; "
+                               "the file is damaged and was not used (reinstall bigocr)")
+        return path
     if name not in PUBLISHED:
         raise WeightsError(f"unknown published weights {name!r}; known: {', '.join(PUBLISHED)}")
     spec = PUBLISHED[name]

@@ -80,11 +80,11 @@ class CrnnRecognizer:
 
 def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "auto"):
     """None (the default, ``english-g2``), a name, a weights path, or a callable -> ``(callable, model_info)``."""
-    from bigocr.detector.download import DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
+    from bigocr.detector.download import BUNDLED, DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
 
     if recognizer is None:
         recognizer = DEFAULT_RECOGNIZER
-    if isinstance(recognizer, str) and recognizer in PUBLISHED:
+    if isinstance(recognizer, str) and (recognizer in PUBLISHED or recognizer in BUNDLED):
         recognizer = resolve_named(recognizer)
     if isinstance(recognizer, (str, Path)):
         rec = CrnnRecognizer.from_files(recognizer, device=device, precision=precision)
