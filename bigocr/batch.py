@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bigocr.config import Params
@@ -135,16 +135,14 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         raise ParameterError("no scans given: pass SCAN... or --list FILE")
     if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
         raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
-    Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
-           1.0 if scale is None else scale)  # checks the arguments before anything is loaded
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
     formats = parse_formats(formats)
     resources = _resources(resources, scheduler, device)
     root = OutDir(out_dir)
     root.check()
     root.mkdir()
     det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler), precision=precision)
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
-                    default_scale(scale, det))
+    params = replace(params, scale=default_scale(params.scale, det))
     run_device = getattr(det, "device", None)
     reader, model = resolve_reader(text, recognizer, device, model, precision)
     if params.invert == "both":

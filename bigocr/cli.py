@@ -54,7 +54,8 @@ def _formats(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _scale(text: str) -> float | str:
+def scale_arg(text: str) -> float | str:
+    """``--scale``'s argparse type (also ``bigocr eval``'s)."""
     from bigocr.tiler.scale import parse_scale
 
     try:
@@ -81,7 +82,7 @@ def _job_options(cmd) -> None:
     """Options shared by ``run`` and ``batch``."""
     cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
                      help="cap on a tile's longer side in scan pixels (default: 2560)")
-    cmd.add_argument("--scale", type=_scale, default=None, metavar="FACTOR|auto",
+    cmd.add_argument("--scale", type=scale_arg, default=None, metavar="FACTOR|auto",
                      help="resample the scan by FACTOR, tile by tile, before detection (0.5 halves it); auto: "
                           "from the scan's text height, to where the network sees best; boxes stay in scan "
                           "pixels (default: auto with CRAFT weights)")
@@ -197,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
                       help="the grid's context margin (default here: 256)")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
-    plan.add_argument("--scale", type=_scale, default="auto", metavar="FACTOR|auto",
+    plan.add_argument("--scale", type=scale_arg, default="auto", metavar="FACTOR|auto",
                       help="plan for the scan resampled by FACTOR (default auto: from its letter height, as run)")
     plan.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",

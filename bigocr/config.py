@@ -38,12 +38,13 @@ class Params:
     margin : int or None
         The grid's context margin in working pixels; None measures it from the
         detector (:func:`bigocr.detector.infer.context_margin`).
-    scale : float or "auto"
+    scale : float, "auto" or None
         Working pixels per scan pixel: the scan is resampled by this factor,
         tile by tile, before the detector sees it (:mod:`bigocr.tiler.scale`);
         ``"auto"`` picks it per scan from its text height
         (:func:`bigocr.tiler.textsize.auto_scale`).  ``max_side`` and ``margin``
-        are in working pixels.
+        are in working pixels.  None: not chosen yet (the pipeline makes it
+        ``"auto"`` for CRAFT weights, 1 for other detectors).
     """
 
     max_side: int = 2560
@@ -54,7 +55,7 @@ class Params:
     invert: str = "none"
     tiling: str = "thirds"
     margin: int | None = None
-    scale: float | str = 1.0
+    scale: float | str | None = 1.0
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
@@ -68,7 +69,7 @@ class Params:
         if self.margin is not None and (not isinstance(self.margin, int) or isinstance(self.margin, bool)
                                         or self.margin < 0):
             raise ParameterError(f"margin must be a whole number of pixels >= 0, got {self.margin!r}")
-        if self.scale != "auto":
+        if self.scale not in ("auto", None):
             from bigocr.tiler.scale import check_scale
 
             object.__setattr__(self, "scale", check_scale(self.scale))

@@ -38,7 +38,12 @@ from shapely.geometry import Polygon
 from bigocr.errors import BigOCRError, ParameterError
 from bigocr.recognizer.charset import normalize_historical
 
-__all__ = ["Counts", "match", "group_lines", "split_of", "load_truth", "tesseract_words", "evaluate_source", "main"]
+__all__ = ["Counts", "match", "group_lines", "split_of", "load_truth", "truth_pages", "truth_crops", "tesseract_words",
+           "evaluate_source", "main"]
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
 
 
 @dataclass
@@ -57,11 +62,11 @@ class Counts:
 
     @property
     def precision(self) -> float:
-        return self.matched / self.detections if self.detections else 0.0
+        return _ratio(self.matched, self.detections)
 
     @property
     def recall(self) -> float:
-        return self.matched / self.truth if self.truth else 0.0
+        return _ratio(self.matched, self.truth)
 
     @property
     def hmean(self) -> float:
@@ -212,6 +217,43 @@ def demo_words(image: np.ndarray, detector, *, text_threshold: float = 0.7, link
     return [np.asarray(word.box, np.float64) / ratio for word in words]
 
 
+def truth_pages(folder: Path, split: str = "eval", limit: int | None = None, keep=None):
+    """``(stem, image_path, doc)`` of the pages of ``folder`` in ``split`` (``"all"``: every page).
+
+    Pages for which ``keep(doc)`` is false are skipped and not counted towards ``limit``.
+    """
+    found = 0
+    for gt_path in sorted(Path(folder).glob("*.gt.json")):
+        stem = gt_path.name[: -len(".gt.json")]
+        if split != "all" and split_of(stem) != split:
+            continue
+        if limit is not None and found >= limit:
+            return
+        image, doc = load_truth(gt_path)
+        if keep is not None and not keep(doc):
+            continue
+        found += 1
+        yield stem, image, doc
+
+
+def truth_crops(folder: Path, split: str = "eval", limit: int | None = None, lines: bool = False):
+    """Per page, ``(doc, [(gray crop, text), ...])``: the truth's words (or lines) with text, cut out at
+    their own boxes (:func:`bigocr.recognizer.read.word_crop`, no margin), text normalised by
+    :func:`~bigocr.recognizer.charset.normalize_historical`."""
+    from bigocr.recognizer.read import word_crop
+    from bigocr.tiler.scan import open_scan
+
+    def items(doc):
+        return [(w["box"], normalize_historical(w["text"])) for w in doc.get("lines" if lines else "words") or []
+                if w.get("text") and not w.get("ignore") and normalize_historical(w["text"])]
+
+    for _, image_path, doc in truth_pages(folder, split, limit, keep=items):
+        scan = open_scan(image_path)
+        pixels = scan.read(0, scan.height, 0, scan.width)
+        pairs = [(word_crop(pixels, np.asarray(box, np.float64), margin=0.0), text) for box, text in items(doc)]
+        yield doc, [(c, t) for c, t in pairs if c is not None]
+
+
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
                     log=None, lines: bool = False, per_image: dict | None = None,
                     text: dict | None = None) -> tuple[Counts, float, int, int]:
@@ -227,15 +269,7 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
     also equals the truth's (as written / case-folded).
     """
     counts, seconds, images, pixels = Counts(), 0.0, 0, 0
-    for gt_path in sorted(Path(folder).glob("*.gt.json")):
-        stem = gt_path.name[: -len(".gt.json")]
-        if split != "all" and split_of(stem) != split:
-            continue
-        if limit is not None and images >= limit:
-            break
-        image, doc = load_truth(gt_path)
-        if lines and not doc.get("lines"):
-            continue
+    for stem, image, doc in truth_pages(folder, split, limit, keep=lambda doc: not lines or doc.get("lines")):
         t0 = time.perf_counter()
         words = detect_words(image, doc)
         spent = time.perf_counter() - t0
@@ -266,17 +300,6 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
         if log:
             log(f"{doc.get('source', folder.name)}/{stem}: P {c.precision:.3f} R {c.recall:.3f} H {c.hmean:.3f}")
     return counts, seconds, images, pixels
-
-
-def _scale_arg(text: str):
-    import argparse
-
-    from bigocr.tiler.scale import parse_scale
-
-    try:
-        return parse_scale(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -310,15 +333,15 @@ class ReadCounts:
 
     @property
     def cer(self) -> float:
-        return self.errors / self.chars if self.chars else 0.0
+        return _ratio(self.errors, self.chars)
 
     @property
     def accuracy(self) -> float:
-        return self.exact / self.words if self.words else 0.0
+        return _ratio(self.exact, self.words)
 
     def to_dict(self) -> dict:
         return {"cer": round(self.cer, 4), "word_accuracy": round(self.accuracy, 4),
-                "word_accuracy_folded": round(self.exact_folded / self.words if self.words else 0.0, 4),
+                "word_accuracy_folded": round(_ratio(self.exact_folded, self.words), 4),
                 "errors": self.errors, "chars": self.chars, "words": self.words}
 
 
@@ -361,27 +384,8 @@ def read_source(folder: Path, read_crops, *, charset: str | None, split: str = "
     words whose every character is in ``charset`` (all words when None), the
     counts on the others, the seconds spent reading and the number of crops.
     """
-    from bigocr.recognizer.read import word_crop
-    from bigocr.tiler.scan import open_scan
-
-    inside, outside, seconds, crops_read, images = ReadCounts(), ReadCounts(), 0.0, 0, 0
-    for gt_path in sorted(Path(folder).glob("*.gt.json")):
-        stem = gt_path.name[: -len(".gt.json")]
-        if split != "all" and split_of(stem) != split:
-            continue
-        if limit is not None and images >= limit:
-            break
-        image_path, doc = load_truth(gt_path)
-        items = [{**w, "text": normalize_historical(w["text"])}
-                 for w in doc.get("lines" if lines else "words") or [] if w.get("text") and not w.get("ignore")]
-        items = [w for w in items if w["text"]]
-        if not items:
-            continue
-        images += 1
-        scan = open_scan(image_path)
-        pixels = scan.read(0, scan.height, 0, scan.width)
-        pairs = [(word_crop(pixels, np.asarray(w["box"], np.float64), margin=0.0), w["text"]) for w in items]
-        pairs = [(c, t) for c, t in pairs if c is not None]
+    inside, outside, seconds, crops_read = ReadCounts(), ReadCounts(), 0.0, 0
+    for doc, pairs in truth_crops(folder, split, limit, lines):
         t0 = time.perf_counter()
         readings = read_crops([c for c, _ in pairs], doc.get("source", Path(folder).name))
         seconds += time.perf_counter() - t0
@@ -432,6 +436,8 @@ def main(argv=None) -> int:
     """``bigocr eval``: see ``bigocr eval --help``."""
     import argparse
 
+    from bigocr.cli import scale_arg
+
     p = argparse.ArgumentParser(prog="bigocr eval", description="Precision, recall and H-mean on real scans.")
     p.add_argument("--data", default="../shared/data/real", help="folder with one subfolder per source")
     p.add_argument("--sources", default="funsd,sroie,vdsbb")
@@ -454,7 +460,7 @@ def main(argv=None) -> int:
     p.add_argument("--demo", action="store_true",
                    help="run the weights as CRAFT's demo does: the whole image resized to 1.5x, at most 1280 px, "
                         "in one pass (the baseline that shrinks)")
-    p.add_argument("--scale", type=_scale_arg, default="auto", metavar="FACTOR|auto",
+    p.add_argument("--scale", type=scale_arg, default="auto", metavar="FACTOR|auto",
                    help="bigocr's --scale (default: auto, as bigocr run)")
     p.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
     p.add_argument("--max-side", type=int, default=2560)

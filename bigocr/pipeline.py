@@ -482,14 +482,19 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         timings["preview"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     if out is not None:
-        try:
-            written = write_outputs(result, out, job.formats)
-            log.info("wrote %s", ", ".join(str(p) for p in written))
-            out.remove(CACHE_NAME)
-            out.remove(TEXT_PARTS)
-        except OSError as exc:
-            raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
+        _write_results(result, out, job.formats)
     return result
+
+
+def _write_results(result: Result, out: OutDir, formats) -> None:
+    """Write the outputs (``words.json`` last), then drop what only an unfinished run needs."""
+    try:
+        written = write_outputs(result, out, formats)
+        log.info("wrote %s", ", ".join(str(p) for p in written))
+        out.remove(CACHE_NAME)
+        out.remove(TEXT_PARTS)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
 
 
 def with_margin(params: Params, detector) -> Params:
@@ -649,8 +654,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
-           1.0 if scale is None else scale)  # checks the arguments before anything is read
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)
@@ -661,8 +665,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler),
                                        precision=precision)
     log.info("detector: %s", model.get("name"))
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin,
-                    default_scale(scale, detector))
+    params = replace(params, scale=default_scale(params.scale, detector))
     reader, model = resolve_reader(text, recognizer, device, model, precision)
     run_device = getattr(detector, "device", None)
     if params.invert == "both":
@@ -746,9 +749,5 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
                     out=None if target is None else target.user_path, layout=layout,
                     run={"state": "done", "tiles_run": 0, "tiles_skipped": 0})
     if target is not None:
-        try:
-            write_outputs(result, target, formats)
-            target.remove(TEXT_PARTS)
-        except OSError as exc:
-            raise OutputError(f"{target}: cannot write results: {exc.strerror or exc}") from None
+        _write_results(result, target, formats)
     return result

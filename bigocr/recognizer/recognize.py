@@ -12,7 +12,7 @@ from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.recognizer.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
-__all__ = ["CrnnRecognizer", "resolve_recognizer", "BATCH"]
+__all__ = ["CrnnRecognizer", "read_images", "resolve_recognizer", "BATCH"]
 
 #: Word images per network call.
 BATCH = 32
@@ -64,18 +64,26 @@ class CrnnRecognizer:
         list of (text, confidence), one per crop, in order.
         """
         net = load_network(self.weights, self.device)
-        images = {i: to_height(c, IMAGE_HEIGHT) for i, c in enumerate(crops) if c is not None and c.size}
+        keys = [i for i, c in enumerate(crops) if c is not None and c.size]
+        images = [to_height(crops[i], IMAGE_HEIGHT) for i in keys]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        keys = list(images)
-        bf16 = self.precision == "bf16"
-        with torch.inference_mode(), torch.autocast(torch.device(self.device).type, torch.bfloat16, enabled=bf16):
-            for group in batches([images[k].shape[1] for k in keys], BATCH):
-                ids = [keys[g] for g in group]
-                x = torch.from_numpy(to_batch([images[i] for i in ids])).to(self.device)
-                probs = torch.softmax(net(x).float(), dim=2).cpu().numpy()
-                for i, reading in zip(ids, ctc_greedy(probs, self.charset)):
-                    out[i] = reading
+        readings = read_images(net, images, self.charset, device=self.device, bf16=self.precision == "bf16")
+        for i, reading in zip(keys, readings):
+            out[i] = reading
         return out
+
+
+def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "cpu", bf16: bool = False,
+                batch: int = BATCH) -> list[tuple[str, float]]:
+    """``(text, confidence)`` of gray images of the network's height, run in batches of similar width."""
+    out: list[tuple[str, float]] = [("", 0.0)] * len(images)
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
+        for group in batches([im.shape[1] for im in images], batch):
+            x = torch.from_numpy(to_batch([images[i] for i in group])).to(device)
+            probs = torch.softmax(net(x).float(), dim=2).cpu().numpy()
+            for i, reading in zip(group, ctc_greedy(probs, charset)):
+                out[i] = reading
+    return out
 
 
 def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "auto"):

@@ -100,30 +100,13 @@ def word_crops(folder: Path, split: str | None = None, limit_pages: int | None =
 
     ``split``: only pages of that split (:func:`bigocr.evaluate.split_of`); None: all.
     """
-    from bigocr.evaluate import load_truth, split_of
-    from bigocr.recognizer.charset import normalize_historical
-    from bigocr.recognizer.read import to_height, word_crop
-    from bigocr.tiler.scan import open_scan
+    from bigocr.evaluate import truth_crops
+    from bigocr.recognizer.read import to_height
 
-    crops, texts, pages = [], [], 0
-    for gt in sorted(Path(folder).glob("*.gt.json")):
-        stem = gt.name[: -len(".gt.json")]
-        if split is not None and split_of(stem) != split:
-            continue
-        if limit_pages is not None and pages >= limit_pages:
-            break
-        pages += 1
-        image, doc = load_truth(gt)
-        scan = open_scan(image)
-        pixels = scan.read(0, scan.height, 0, scan.width)
-        for w in doc["words"]:
-            text = normalize_historical(w.get("text") or "")
-            if not text or w.get("ignore"):
-                continue
-            crop = word_crop(pixels, np.asarray(w["box"], np.float64), margin=0.0)
-            if crop is not None:
-                crops.append(to_height(crop, 64, max_width=1024))
-                texts.append(text)
+    crops, texts = [], []
+    for _, pairs in truth_crops(Path(folder), split or "all", limit_pages):
+        crops += [to_height(crop, 64, max_width=1024) for crop, _ in pairs]
+        texts += [text for _, text in pairs]
     return crops, texts
 
 
@@ -162,18 +145,13 @@ def _batch(crops, texts, index, charset, rng, augment: bool):
 
 def _cer(net, crops, texts, charset, bf16: bool) -> float:
     from bigocr.evaluate import edit_distance
-    from bigocr.recognizer.read import batches, ctc_greedy, to_batch
+    from bigocr.recognizer.recognize import read_images
 
     net.eval()
-    errors = chars = 0
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-        for group in batches([c.shape[1] for c in crops], 64):
-            probs = torch.softmax(net(torch.from_numpy(to_batch([crops[i] for i in group]))).float(), 2).numpy()
-            for i, (said, _) in zip(group, ctc_greedy(probs, charset)):
-                errors += edit_distance(said, texts[i])
-                chars += len(texts[i])
+    readings = read_images(net, crops, charset, bf16=bf16, batch=64)
     net.train()
-    return errors / max(1, chars)
+    errors = sum(edit_distance(said, truth) for (said, _), truth in zip(readings, texts))
+    return errors / max(1, sum(len(t) for t in texts))
 
 
 def train_reader(config: ReaderConfig, *, log=print) -> dict:
