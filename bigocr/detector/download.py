@@ -65,7 +65,7 @@ BUNDLED = {
     # The recognizer for historical print (German/Latin, Fraktur and Antiqua, 1500-1850): english_g2
     # fine-tuned on the VD-SBB training pages with an extended charset (docs/MODEL.md), float16.
     "historical": ("recognizer/weights/bigocr-historical.safetensors",
-                   "6087bf206de33dc61175cb4e5df16d87c91a2f2be0b3ed946a219498688afe19"),
+                   "84c86523080fc2cd21124cb41b15f634aba6c94a3c920bd00c35d35e87e1d782"),
 }
 
 #: The detector and the recognizer used when none is given.
