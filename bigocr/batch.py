@@ -173,7 +173,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     lock = threading.Lock()
     with _runner(det, scheduler, threads, resources, reader) as runner, \
             _progress(len(pages), progress, unit="scan") as scans_bar, \
-            _progress(0, progress, unit="tile", position=1) as tiles_bar:
+            _progress(0, progress, unit="tile", position=1) as tiles_bar, \
+            _progress(None, progress and reader is not None, unit="word", position=2) as words_bar:
 
         def on_tile(report):
             with lock:
@@ -181,7 +182,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
 
         def on_read(count):
             with lock:
-                tiles_bar.set_description("tiles, words", refresh=False)
+                words_bar.update(count)
 
         def run_one(entry):
             item, page = entry

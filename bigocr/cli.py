@@ -186,8 +186,9 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("--url", help="another source of the same archive (a mirror)")
     sub.add_parser("train", help="train CRAFT on synthetic scans (bigocr train --help)", add_help=False)
     sub.add_parser("eval", help="precision/recall/H-mean on real scans (bigocr eval --help)", add_help=False)
-    sub.add_parser("train-reader", help="fine-tune the recognizer on historical print (bigocr train-reader --help)",
+    sub.add_parser("train-reader", help="fine-tune the recognizer on pages with text (bigocr train-reader --help)",
                    add_help=False)
+    sub.add_parser("distill", help="distil a slim CRAFT from a teacher's maps (bigocr distill --help)", add_help=False)
     plan = sub.add_parser("plan", help="print the scale and tile plan of a scan",
                           description="Print the scale and tile plan of SCAN (reads its header, and a few windows for "
                                       "--scale auto).")
@@ -351,6 +352,8 @@ def _cmd_sub(command: str, argv: list[str]) -> int:
         from bigocr.train.loop import main as sub_main
     elif command == "train-reader":
         from bigocr.train.reader import main as sub_main
+    elif command == "distill":
+        from bigocr.train.distill import main as sub_main
     else:
         from bigocr.evaluate import main as sub_main
 
@@ -387,7 +390,7 @@ def _guarded(fn, verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] in (["train"], ["eval"], ["train-reader"]):  # their own parsers: bigocr train --help, ...
+    if argv[:1] in (["train"], ["eval"], ["train-reader"], ["distill"]):  # their own parsers: bigocr train --help, ...
         if "-v" not in argv:  # tifffile's notes on odd headers (EXIF in JPEGs) are not the user's business
             logging.getLogger("tifffile").setLevel(logging.CRITICAL)
         return _guarded(lambda: _cmd_sub(argv[0], argv[1:]), verbose="-v" in argv)

@@ -236,9 +236,10 @@ def truth_pages(folder: Path, split: str = "eval", limit: int | None = None, kee
         yield stem, image, doc
 
 
-def truth_crops(folder: Path, split: str = "eval", limit: int | None = None, lines: bool = False):
+def truth_crops(folder: Path, split: str = "eval", limit: int | None = None, lines: bool = False,
+                margin: float = 0.0):
     """Per page, ``(doc, [(gray crop, text), ...])``: the truth's words (or lines) with text, cut out at
-    their own boxes (:func:`bigocr.recognizer.read.word_crop`, no margin), text normalised by
+    their own boxes (:func:`bigocr.recognizer.read.word_crop`; no margin unless asked), text normalised by
     :func:`~bigocr.recognizer.charset.normalize_historical`."""
     from bigocr.recognizer.read import word_crop
     from bigocr.tiler.scan import open_scan
@@ -250,7 +251,7 @@ def truth_crops(folder: Path, split: str = "eval", limit: int | None = None, lin
     for _, image_path, doc in truth_pages(folder, split, limit, keep=items):
         scan = open_scan(image_path)
         pixels = scan.read(0, scan.height, 0, scan.width)
-        pairs = [(word_crop(pixels, np.asarray(box, np.float64), margin=0.0), text) for box, text in items(doc)]
+        pairs = [(word_crop(pixels, np.asarray(box, np.float64), margin=margin), text) for box, text in items(doc)]
         yield doc, [(c, t) for c, t in pairs if c is not None]
 
 
@@ -395,6 +396,35 @@ def read_source(folder: Path, read_crops, *, charset: str | None, split: str = "
     return inside, outside, seconds, crops_read
 
 
+def _boxes_key(args, model: dict, path: Path) -> tuple[Path, dict]:
+    identity = {"image": Path(path).name, "weights": model.get("sha256"), "scale": str(args.scale),
+                "tiling": args.tiling, "max_side": args.max_side, "precision": model.get("precision")}
+    return Path(args.boxes_cache) / Path(path).parent.name / f"{Path(path).stem}.json", identity
+
+
+def _cached_boxes(args, model: dict, path: Path) -> list | None:
+    """The boxes an earlier ``--boxes-cache`` run found on ``path`` with the same settings, or None."""
+    if not (args.text and getattr(args, "boxes_cache", None)):
+        return None
+    file, identity = _boxes_key(args, model, path)
+    if not file.is_file():
+        return None
+    stored = json.loads(file.read_text())
+    if stored.get("identity") != identity:
+        return None
+    return [np.asarray(q, np.float64) for q in stored["boxes"]]
+
+
+def _keep_boxes(args, model: dict, path: Path, words) -> None:
+    if not (args.text and getattr(args, "boxes_cache", None)):
+        return
+    file, identity = _boxes_key(args, model, path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".part")
+    tmp.write_text(json.dumps({"identity": identity, "boxes": [np.asarray(w.box).tolist() for w in words]}))
+    tmp.replace(file)
+
+
 def _main_read(args, data: Path) -> int:
     """``bigocr eval --read``: CER and word accuracy of the recognizer (or Tesseract) on the truth's crops."""
     from bigocr.recognizer import resolve_recognizer
@@ -467,6 +497,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per source")
+    p.add_argument("--boxes-cache", type=Path, metavar="DIR",
+                   help="with --text: keep each image's detected boxes here and reuse them on a later run with the "
+                        "same weights, scale and tiling (only reading is redone and timed: compares recognizers)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("-v", "--verbose", action="store_true", help="figures per image")
     args = p.parse_args(argv)
@@ -502,10 +535,17 @@ def main(argv=None) -> int:
                 return demo_words(scan.read(0, scan.height, 0, scan.width), detector)
         else:
             def detect_words(path, doc):
-                result = bigocr.detect(path, detector=detector, max_side=args.max_side, scheduler="synchronous",
-                                       scale=scale, tiling=args.tiling, margin=margin, text=args.text,
-                                       recognizer=reader)
-                reading["seconds"] += result.timings.get("recognize", 0.0)
+                cached = _cached_boxes(args, model, path)
+                if cached is not None:  # the same detection as before: read only
+                    t0 = time.perf_counter()
+                    result = bigocr.recognize(path, cached, recognizer=reader, scheduler="synchronous")
+                    reading["seconds"] += time.perf_counter() - t0
+                else:
+                    result = bigocr.detect(path, detector=detector, max_side=args.max_side,
+                                           scheduler="synchronous", scale=scale, tiling=args.tiling, margin=margin,
+                                           text=args.text, recognizer=reader)
+                    reading["seconds"] += result.timings.get("recognize", 0.0)
+                    _keep_boxes(args, model, path, result.words)
                 reading["words"] += len(result.words) if args.text else 0
                 return [(w.box, w.text) if args.text else w.box for w in result.words]
 

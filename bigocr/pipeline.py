@@ -269,7 +269,7 @@ def _runner(detector, scheduler, threads: int | None, resources: dict | None, re
                     client.unregister_worker_plugin(plugin)
 
 
-def _progress(total: int, enabled: bool, unit: str = "tile", position: int = 0):
+def _progress(total: int | None, enabled: bool, unit: str = "tile", position: int = 0):
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, desc=f"{unit}s", file=sys.stderr, disable=not enabled, leave=False,

@@ -230,3 +230,30 @@ def test_the_bundled_historical_recognizer_is_checked_and_reads_long_s():
     reader = CrnnRecognizer.from_files(path)
     texts = [t for t, _ in reader(_rendered_words())]
     assert sum(t == w for t, w in zip(texts, WORDS)) >= len(WORDS) // 2, texts  # still reads modern print
+
+
+def test_ctc_readings_have_no_spaces_at_the_ends():
+    charset = "a "
+    probs = np.zeros((1, 6, 3), np.float32)
+    for t, c in enumerate([2, 1, 0, 2, 2, 0]):  # " a  " -> "a"
+        probs[0, t, c] = 1.0
+    assert ctc_greedy(probs, charset)[0][0] == "a"
+
+
+def test_auto_picks_the_historical_model_for_fraktur_and_the_english_one_for_forms():
+    """ChooseRecognizer: the candidate most confident on a sample of the words reads them (real pages)."""
+    from pathlib import Path
+
+    from bigocr.evaluate import truth_crops
+    from bigocr.recognizer.recognize import ChooseRecognizer
+
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+    if not real.is_dir():
+        pytest.skip("no shared/data/real here")
+    chooser = ChooseRecognizer(tuple(CrnnRecognizer.from_files(resolve_named(n)) for n in ("english-g2", "historical")))
+    for source, expected in (("funsd", 0), ("vdsbb", 1)):
+        _, pairs = next(truth_crops(real / source, "eval", 1))
+        crops = [c for c, _ in pairs[:60]]
+        assert chooser.choose(crops) == expected, source
+        assert chooser(crops) == chooser.candidates[expected](crops)
+    assert "ſ" in chooser.charset and chooser.model_info["name"] == "auto (english_g2, bigocr-historical)"

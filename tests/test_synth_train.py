@@ -229,3 +229,76 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
     weights, _ = read_weights(tmp_path / "run" / "best.safetensors", "crnn")
     assert weights.charset == first["charset"]
     assert historical_charset(["aaaaaü", "üüüü"], "a", 5) == "aü"
+
+
+def test_student_starts_from_the_teachers_strongest_channels():
+    """slim_from keeps, layer by layer, teacher filters (rows and columns through the U-net's concatenations)."""
+    import torch
+
+    from bigocr.detector.craft import CRAFT
+    from bigocr.train.distill import slim_from
+
+    torch.manual_seed(0)
+    teacher = CRAFT(1.0).eval()
+    student = slim_from(teacher, 0.5).eval()
+    t_first, s_first = teacher.basenet.slice1[0].weight, student.basenet.slice1[0].weight
+    assert s_first.shape == (32, 3, 3, 3)
+    assert all(any(torch.equal(f, g) for g in t_first) for f in s_first)  # each kept filter is a teacher filter
+    # the last decoder conv before the head reads channels the previous layer kept: copied weights, not random
+    t_head, s_head = teacher.conv_cls[0].weight, student.conv_cls[0].weight
+    assert s_head.shape == (32, 16, 3, 3) and all(
+        any(torch.equal(s_head[:, j], t_head[:, i]) for i in range(32)) for j in range(16))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert student(x)[0].shape == teacher(x)[0].shape == (1, 32, 32, 2)
+
+
+def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
+    """bigocr distill on one page: teacher maps cached once, a few student steps, a resume, a loadable student."""
+    from pathlib import Path
+
+    import bigocr
+    from bigocr.detector.weights import read_weights
+    from bigocr.train.distill import DistillConfig, distill
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "funsd"
+    if not data.is_dir():
+        pytest.skip("no shared/data/real here")
+    config = DistillConfig(str(tmp_path / "run"), data=f"{data}:train", width=0.25, crop=128, crops_per_page=3,
+                           steps=2, batch=2, checkpoint_every=1, limit_pages=2, warmup=1)
+    logged = []
+    first = distill(config, log=logged.append)
+    cached = sorted((tmp_path / "run" / "teacher").glob("*.npz"))
+    assert first["step"] == 2 and len(cached) == 2 and sum("teacher_page" in line for line in logged) == 2
+    stamps = [f.stat().st_mtime_ns for f in cached]
+    with pytest.raises(bigocr.ParameterError, match="other settings"):
+        distill(DistillConfig(**{**config.__dict__, "lr": 1e-3}), log=logged.append)
+    logged.clear()
+    again = distill(config, log=logged.append)
+    assert again["step"] == 2 and any("resumed" in line for line in logged)
+    assert not any("teacher_page" in line for line in logged)
+    assert [f.stat().st_mtime_ns for f in cached] == stamps
+    weights, _ = read_weights(tmp_path / "run" / "student.safetensors", "craft")
+    assert weights.width == 0.25 and weights.name == "bigocr-craft-student-0.25"
+
+
+def test_reader_data_folders_and_crop_augmentation():
+    """--data lists folders with an optional split; margin trimming and degrading keep the network's height."""
+    from pathlib import Path
+
+    import numpy as np
+
+    import bigocr
+    from bigocr.train.reader import _degrade, _trim, folders
+
+    assert folders("a, b:train,c:eval") == [(Path("a"), "all"), (Path("b"), "train"), (Path("c"), "eval")]
+    with pytest.raises(bigocr.ParameterError, match="train, eval or all"):
+        folders("a:test")
+    rng = np.random.default_rng(0)
+    crop = np.full((64, 300), 255, np.uint8)
+    crop[20:44, 40:260] = 0  # the word; 0.3 word heights of paper around it
+    trimmed = [_trim(crop, 0.3, rng) for _ in range(20)]
+    assert all(t.shape[0] == 64 for t in trimmed)
+    assert len({t.shape[1] for t in trimmed}) > 1 and all((t < 128).any() for t in trimmed)  # ink always kept
+    soft = _degrade(crop, rng)
+    assert soft.shape == crop.shape and soft.dtype == np.uint8 and 0 < np.abs(soft.astype(int) - crop).mean() < 40

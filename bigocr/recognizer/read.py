@@ -12,7 +12,8 @@ Pre- and post-processing are numpy/OpenCV beside the network file:
   EasyOCR's ``NormalizePAD``);
 * :func:`ctc_greedy` decodes the network's scores: best class per column,
   repeats merged, blanks dropped; the confidence is EasyOCR's: the product of
-  the kept columns' probabilities to the power ``2 / sqrt(n)``.
+  the kept columns' probabilities to the power ``2 / sqrt(n)``; spaces at the
+  ends of a reading are dropped and runs of spaces made one.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def quad_size(quad: np.ndarray) -> tuple[float, float]:
     return float(width), float(height)
 
 
-def grown(quad: np.ndarray, margin: float = MARGIN) -> np.ndarray:
-    """``quad`` grown by ``margin`` times its height along both of its own axes."""
+def grown(quad: np.ndarray, margin: float | None = None) -> np.ndarray:
+    """``quad`` grown by ``margin`` (default :data:`MARGIN`) times its height along both of its own axes."""
+    margin = MARGIN if margin is None else margin
     q = np.asarray(quad, np.float64)
     _, height = quad_size(q)
     pad = margin * height
@@ -49,7 +51,7 @@ def grown(quad: np.ndarray, margin: float = MARGIN) -> np.ndarray:
     return q + pad * (sign[:, :1] * across + sign[:, 1:] * down)
 
 
-def crop_window(quad: np.ndarray, shape: tuple[int, int], margin: float = MARGIN) -> tuple[int, int, int, int]:
+def crop_window(quad: np.ndarray, shape: tuple[int, int], margin: float | None = None) -> tuple[int, int, int, int]:
     """The scan window ``(y0, y1, x0, x1)`` that :func:`word_crop` reads for ``quad`` (clipped to ``shape``)."""
     q = grown(quad, margin)
     x0, y0 = np.floor(q.min(0)).astype(int)
@@ -58,7 +60,7 @@ def crop_window(quad: np.ndarray, shape: tuple[int, int], margin: float = MARGIN
 
 
 def word_crop(pixels: np.ndarray, quad: np.ndarray, origin: tuple[int, int] = (0, 0),
-              margin: float = MARGIN) -> np.ndarray | None:
+              margin: float | None = None) -> np.ndarray | None:
     """The word under ``quad`` as an upright gray image at scan resolution.
 
     Parameters
@@ -137,7 +139,7 @@ def ctc_greedy(probs: np.ndarray, charset: str) -> list[tuple[str, float]]:
         keep = np.ones(len(row), bool)
         keep[1:] = row[1:] != row[:-1]
         keep &= row != 0
-        text = "".join(charset[c - 1] for c in row[keep])
+        text = " ".join("".join(charset[c - 1] for c in row[keep]).split())  # no spaces at the ends, none doubled
         kept = p[row != 0]
         confidence = float(np.prod(kept) ** (2.0 / math.sqrt(len(kept)))) if len(kept) else 0.0
         out.append((text, confidence))

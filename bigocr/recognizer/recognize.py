@@ -12,10 +12,16 @@ from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.recognizer.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
-__all__ = ["CrnnRecognizer", "read_images", "resolve_recognizer", "BATCH"]
+__all__ = ["CrnnRecognizer", "ChooseRecognizer", "read_images", "resolve_recognizer", "BATCH", "AUTO", "SAMPLE"]
 
 #: Word images per network call.
 BATCH = 32
+
+#: ``recognizer="auto"``: the models it chooses from, for each group of words.
+AUTO = ("bigocr-documents", "historical")
+
+#: Words of a group every candidate reads before one is chosen.
+SAMPLE = 24
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,47 @@ class CrnnRecognizer:
         return out
 
 
+@dataclass(frozen=True)
+class ChooseRecognizer:
+    """Several recognizers; each call's words are read by the one most confident on a sample of them.
+
+    Each candidate reads up to :data:`SAMPLE` of the words (spread over the
+    call), the one with the highest mean confidence reads them all.  The
+    pipeline calls a recognizer once per group of words (a band of lines), so
+    an English form and a Fraktur page, or an English caption on a German
+    page, each get their model.  Costs ``SAMPLE`` words per extra candidate
+    and group (about 10 % on full groups of two candidates).
+    """
+
+    candidates: tuple
+
+    @property
+    def charset(self) -> str:
+        return "".join(dict.fromkeys("".join(c.charset for c in self.candidates)))
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": "auto (" + ", ".join(c.weights.name for c in self.candidates) + ")",
+                "network": "CRNN-CTC", "choose": "highest mean confidence on a sample of each group",
+                "candidates": [c.model_info for c in self.candidates]}
+
+    def warm(self) -> None:
+        for c in self.candidates:
+            c.warm()
+
+    def choose(self, crops: list[np.ndarray | None]) -> int:
+        """Index of the candidate most confident on a sample of ``crops``."""
+        keys = [i for i, c in enumerate(crops) if c is not None and c.size]
+        if len(self.candidates) == 1 or not keys:
+            return 0
+        pick = [keys[k] for k in np.linspace(0, len(keys) - 1, min(SAMPLE, len(keys))).round().astype(int)]
+        scores = [np.mean([conf for _, conf in c([crops[i] for i in pick])]) for c in self.candidates]
+        return int(np.argmax(scores))
+
+    def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
+        return self.candidates[self.choose(crops)](crops)
+
+
 def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "cpu", bf16: bool = False,
                 batch: int = BATCH) -> list[tuple[str, float]]:
     """``(text, confidence)`` of gray images of the network's height, run in batches of similar width."""
@@ -92,6 +139,11 @@ def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "a
 
     if recognizer is None:
         recognizer = DEFAULT_RECOGNIZER
+    if recognizer == "auto":
+        candidates = tuple(CrnnRecognizer.from_files(resolve_named(name), device=device, precision=precision)
+                           for name in AUTO)
+        rec = ChooseRecognizer(candidates)
+        return rec, rec.model_info
     if isinstance(recognizer, str) and (recognizer in PUBLISHED or recognizer in BUNDLED):
         recognizer = resolve_named(recognizer)
     if isinstance(recognizer, (str, Path)):

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "resume"]
 
 
 _PART = "::part"
@@ -134,3 +134,23 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in state["param_groups"]]
         optimizer.load_state_dict({"state": per_param, "param_groups": groups})
     return state
+
+
+def resume(out: Path, model, optimizer, fields: dict, log) -> tuple[int, dict]:
+    """Load the newest checkpoint of the run in ``out`` into ``model`` and ``optimizer``, if there is one.
+
+    ``fields`` are the settings that shape the run; a checkpoint made with
+    other values is refused (one run per folder).  Returns ``(step, saved
+    config)``, ``(0, {})`` for a new run.
+    """
+    from bigocr.errors import ParameterError
+
+    ckpt = latest_checkpoint(out)
+    if ckpt is None:
+        return 0, {}
+    saved = load_checkpoint(ckpt, model, optimizer)
+    mismatched = {k: (saved["config"].get(k), v) for k, v in fields.items() if saved["config"].get(k) != v}
+    if mismatched:
+        raise ParameterError(f"{out}: holds a run with other settings {mismatched}; use another --out")
+    log(json.dumps({"resumed": str(ckpt), "step": saved["step"]}))
+    return saved["step"], saved["config"]

@@ -17,7 +17,7 @@ from bigocr.detector.craft import CRAFT
 from bigocr.detector.infer import fast_bf16
 from bigocr.detector.weights import save_weights
 from bigocr.errors import ParameterError
-from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, resume, save_checkpoint
 from bigocr.train.data import SynthCrops
 from bigocr.train.loss import craft_loss
 
@@ -123,16 +123,8 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
     torch.manual_seed(config.seed)
     model = CRAFT(config.width).to(config.device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    start = 0
-    ckpt = latest_checkpoint(out)
-    if ckpt is not None:
-        state = load_checkpoint(ckpt, model, optimizer)
-        saved = state["config"]
-        mismatched = {k: (saved.get(k), v) for k, v in config.resumable_fields().items() if saved.get(k) != v}
-        if mismatched:
-            raise ParameterError(f"{out}: holds a run with other settings {mismatched}; use another --out")
-        start = state["step"]
-        log(json.dumps({"resumed": str(ckpt), "step": start}))
+    start, _ = resume(out, model, optimizer, config.resumable_fields(), log)
+    ckpt = latest_checkpoint(out) if start else None
     if start >= config.steps:
         return {"step": start, "loss": None, "checkpoint": str(ckpt)}
 

@@ -1,17 +1,25 @@
-"""Fine-tuning the recognizer on historical print: ``bigocr train-reader``.
+"""Fine-tuning the recognizer: ``bigocr train-reader``.
 
 Starts from ``english_g2`` and extends its charset with the letters the
 training transcriptions need after :func:`~bigocr.recognizer.charset.normalize_historical`
-(``ſ``, ``ä``, ``ö``, ``ü``, ``ß``, ``æ``, ``œ``, ``ꝛ``, accents, a few signs).  A new
-class starts as a copy of the head's row for the letter it looks most like
-(``ä`` from ``a``, ``ſ`` from ``f``), so the first steps already read it roughly.
+(for historical print: ``ſ``, ``ä``, ``ö``, ``ü``, ``ß``, ``æ``, ``œ``, ``ꝛ``, accents,
+a few signs).  A new class starts as a copy of the head's row for the letter it
+looks most like (``ä`` from ``a``, ``ſ`` from ``f``), so the first steps already
+read it roughly.
 
-Data: the word crops of ``../shared/data/train/vdsbb`` (real prints, word
-boxes and text), cut once at height 64 and cached in ``OUT/crops.npz`` so the
-steps never wait on JPEG decoding.  Loss: CTC (blank 0).  Checkpoints are the
-CRAFT trainer's (:mod:`bigocr.train.checkpoint`): resumable, sharded; every
-``--eval-every`` steps the character error rate on the eval pages of
-``../shared/data/real/vdsbb`` is logged and the best checkpoint exported.
+Data: the word (or, for SROIE, line) crops of one or more folders of pages
+with text (``--data``, default ``../shared/data/train/vdsbb``; ``folder:train``
+takes only the training third of a ``../shared/data/real`` source), cut once at
+height 64 and cached in ``OUT/crops.npz`` so the steps never wait on image
+decoding.  With ``--margin M`` the crops are cut with ``M`` times the word's
+height of paper around them and each step trims a random part of it, so the
+model learns crops as loose as a detector's; ``--degrade P`` shrinks a share
+``P`` of the crops to 13–32 px high and back, like the small print of forms.
+Loss: CTC (blank 0).  Checkpoints are the CRAFT trainer's
+(:mod:`bigocr.train.checkpoint`): resumable, sharded; every ``--eval-every``
+steps the character error rate on the eval pages of each ``--eval-data``
+folder is logged and the checkpoint with the lowest mean CER exported as
+``OUT/best.safetensors`` under ``--name``.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import torch
 
 from bigocr.errors import ParameterError
 
-__all__ = ["ReaderConfig", "historical_charset", "extend_head", "word_crops", "train_reader", "main"]
+__all__ = ["ReaderConfig", "historical_charset", "extend_head", "folders", "word_crops", "train_reader", "main"]
 
 #: Letters a new class is initialised from, where the decomposition does not say.
 LOOKS_LIKE = {"ſ": "f", "ß": "B", "æ": "a", "œ": "o", "ꝛ": "r", "ĳ": "y", "—": "-", "―": "-", "„": ",", "§": "S",
@@ -55,10 +63,14 @@ class ReaderConfig:
     max_minutes: float | None = None
     precision: str = "auto"
     limit_pages: int | None = None  # tests: a few pages only
+    name: str = "bigocr-historical"
+    eval_limit: int | None = None  # eval pages per source
+    margin: float = 0.0
+    degrade: float = 0.0
 
     def resumable_fields(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in ("steps", "batch", "lr", "warmup", "base", "min_count",
-                                                                  "seed")}
+        fields = ("steps", "batch", "lr", "warmup", "base", "min_count", "seed", "margin", "degrade")
+        return {k: v for k, v in asdict(self).items() if k in fields and (v or k not in ("margin", "degrade"))}
 
 
 def historical_charset(texts: list[str], base: str, min_count: int = 5) -> str:
@@ -95,17 +107,29 @@ def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Modul
     return wider
 
 
-def word_crops(folder: Path, split: str | None = None, limit_pages: int | None = None):
+def folders(spec: str) -> list[tuple[Path, str]]:
+    """``"a,b:train"`` -> ``[(Path("a"), "all"), (Path("b"), "train")]``: folders of pages and the split to take."""
+    out = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        folder, _, split = item.partition(":")
+        if split not in ("", "all", "train", "eval"):
+            raise ParameterError(f"{item}: the split after ':' must be train, eval or all")
+        out.append((Path(folder), split or "all"))
+    return out
+
+
+def word_crops(folder: Path, split: str | None = None, limit_pages: int | None = None, margin: float = 0.0):
     """Word crops at height 64 and their normalized text from the pages of ``folder``.
 
     ``split``: only pages of that split (:func:`bigocr.evaluate.split_of`); None: all.
+    ``margin``: paper kept around each word, in word heights.
     """
     from bigocr.evaluate import truth_crops
     from bigocr.recognizer.read import to_height
 
     crops, texts = [], []
-    for _, pairs in truth_crops(Path(folder), split or "all", limit_pages):
-        crops += [to_height(crop, 64, max_width=1024) for crop, _ in pairs]
+    for _, pairs in truth_crops(Path(folder), split or "all", limit_pages, margin=margin):
+        crops += [to_height(crop, 64, max_width=2048) for crop, _ in pairs]
         texts += [text for _, text in pairs]
     return crops, texts
 
@@ -119,7 +143,10 @@ def _cached_crops(config: ReaderConfig, out: Path, log):
         crops = [flat[e - w * 64:e].reshape(64, w) for e, w in zip(ends, widths)]
         return crops, [str(t) for t in z["texts"]]
     t0 = time.perf_counter()
-    crops, texts = word_crops(Path(config.data), None, config.limit_pages)
+    crops, texts = [], []
+    for folder, split in folders(config.data):
+        more = word_crops(folder, split, config.limit_pages, config.margin)
+        crops, texts = crops + more[0], texts + more[1]
     if not crops:
         raise ParameterError(f"{config.data}: no word crops with text there")
     np.savez(cache, widths=np.array([c.shape[1] for c in crops]), texts=np.array(texts),
@@ -128,13 +155,37 @@ def _cached_crops(config: ReaderConfig, out: Path, log):
     return crops, texts
 
 
-def _batch(crops, texts, index, charset, rng, augment: bool):
+def _trim(im: np.ndarray, margin: float, rng) -> np.ndarray:
+    """A crop cut with ``margin`` word heights of paper, with a random part of that paper cut off, at height 64."""
+    from bigocr.recognizer.read import to_height
+
+    pad = margin * im.shape[0] / (1 + 2 * margin)  # paper on each side, in pixels of the crop
+    top, bottom, left, right = (int(rng.uniform(0, pad)) for _ in range(4))
+    inner = im[top:im.shape[0] - bottom, left:max(left + 2, im.shape[1] - right)]
+    return to_height(inner, 64, max_width=2048)
+
+
+def _degrade(im: np.ndarray, rng) -> np.ndarray:
+    """``im`` shrunk to 13-32 px high and enlarged back: the blur and steps of small print."""
+    import cv2
+
+    f = rng.uniform(0.2, 0.5)
+    small = cv2.resize(im, (max(2, round(im.shape[1] * f)), max(2, round(im.shape[0] * f))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def _batch(crops, texts, index, charset, rng, augment: bool, margin: float = 0.0, degrade: float = 0.0):
     from bigocr.recognizer.read import to_batch
 
     images = []
     for i in index:
         im = crops[i]
         if augment:
+            if margin:
+                im = _trim(im, margin, rng)
+            if degrade and rng.random() < degrade:
+                im = _degrade(im, rng)
             im = np.clip(im.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-25, 25), 0, 255).astype(np.uint8)
         images.append(im)
     x = torch.from_numpy(to_batch(images))
@@ -160,7 +211,7 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
     from bigocr.detector.infer import resolve_precision
     from bigocr.detector.weights import read_weights, save_weights
     from bigocr.recognizer.crnn import CRNN
-    from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from bigocr.train.checkpoint import resume, save_checkpoint
     from bigocr.train.loop import _run_lock
 
     out = Path(config.out)
@@ -176,17 +227,11 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
         charset = historical_charset(texts, base_weights.charset, config.min_count)
         net = extend_head(base_net, base_weights.charset, charset)
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
-        start, best = 0, {"cer": None, "step": None}
-        ckpt = latest_checkpoint(out)
-        if ckpt is not None:
-            saved = load_checkpoint(ckpt, net, optimizer)
-            mismatched = {k: (saved["config"].get(k), v) for k, v in config.resumable_fields().items()
-                          if saved["config"].get(k) != v}
-            if mismatched:
-                raise ParameterError(f"{out}: holds a run with other settings {mismatched}; use another --out")
-            start, best = saved["step"], saved["config"].get("best", best)
-            log(json.dumps({"resumed": str(ckpt), "step": start}))
-        eval_crops, eval_texts = word_crops(Path(config.eval_data), "eval", config.limit_pages)
+        start, saved = resume(out, net, optimizer, config.resumable_fields(), log)
+        best = saved.get("best", {"cer": None, "step": None})
+        evals = {folder.name: word_crops(folder, split if split != "all" else "eval",
+                                         config.eval_limit or config.limit_pages)
+                 for folder, split in folders(config.eval_data)}
         bf16 = resolve_precision(config.precision, "cpu") == "bf16"
         ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
         order = np.argsort([c.shape[1] for c in crops])  # batches of similar width: little padding
@@ -195,7 +240,8 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
         net.train()
         while step < config.steps:
             index = buckets[rng.integers(len(buckets))]
-            x, targets = _batch(crops, texts, index, charset, rng, augment=True)
+            x, targets = _batch(crops, texts, index, charset, rng, augment=True, margin=config.margin,
+                                degrade=config.degrade)
             lr = config.lr * min(1.0, (step + 1) / config.warmup) * (
                 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
             for group in optimizer.param_groups:
@@ -214,16 +260,18 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
             seen += len(index)
             elapsed = time.perf_counter() - t_start
             if step % 25 == 0:
-                log(json.dumps({"step": step, "loss": round(float(loss), 4), "lr": round(lr, 6),
+                log(json.dumps({"step": step, "loss": round(float(loss.detach()), 4), "lr": round(lr, 6),
                                 "words_per_s": round(seen / elapsed, 1)}))
             stop = config.max_minutes is not None and elapsed > 60 * config.max_minutes
             if step % config.eval_every == 0 or step == config.steps or stop:
-                cer = _cer(net, eval_crops, eval_texts, charset, bf16)
-                log(json.dumps({"step": step, "eval_cer": round(cer, 4), "eval_words": len(eval_crops)}))
+                per_source = {name: round(_cer(net, c, t, charset, bf16), 4) for name, (c, t) in evals.items()}
+                cer = sum(per_source.values()) / max(1, len(per_source))
+                log(json.dumps({"step": step, "eval_cer": round(cer, 4), "per_source": per_source,
+                                "eval_words": sum(len(t) for _, t in evals.values())}))
                 if best["cer"] is None or cer < best["cer"]:
                     best = {"cer": round(cer, 4), "step": step}
-                    save_weights(net, out / "best.safetensors", name="bigocr-historical", network="crnn",
-                                 extra={"step": step, "eval_cer": round(cer, 4)})
+                    save_weights(net, out / "best.safetensors", name=config.name, network="crnn",
+                                 extra={"step": step, "eval_cer": round(cer, 4), "eval_cer_per_source": per_source})
             if step % config.checkpoint_every == 0 or step == config.steps or stop:
                 save_checkpoint(out, step, net, optimizer, {**config.resumable_fields(), "best": best})
             if stop:
@@ -236,10 +284,17 @@ def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="bigocr train-reader",
-                                description="Fine-tune the recognizer on historical print (resumable; rerun to go on).")
+                                description="Fine-tune the recognizer on pages with text (resumable; rerun to go on).")
     p.add_argument("--out", required=True, help="run folder (checkpoints, crops cache, best.safetensors)")
-    p.add_argument("--data", default=ReaderConfig.data)
-    p.add_argument("--eval-data", default=ReaderConfig.eval_data)
+    p.add_argument("--data", default=ReaderConfig.data,
+                   help="folders of pages with text, comma-separated; FOLDER:train takes the training third only")
+    p.add_argument("--eval-data", default=ReaderConfig.eval_data,
+                   help="folders whose eval pages measure CER, comma-separated (the mean picks the best checkpoint)")
+    p.add_argument("--eval-limit", type=int, help="at most this many eval pages per folder")
+    p.add_argument("--name", default=ReaderConfig.name, help="model name written into best.safetensors")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="cut crops with this many word heights of paper, trim a random part each step")
+    p.add_argument("--degrade", type=float, default=0.0, help="share of crops shrunk to 13-32 px high and back")
     p.add_argument("--steps", type=int, default=ReaderConfig.steps)
     p.add_argument("--batch", type=int, default=ReaderConfig.batch)
     p.add_argument("--lr", type=float, default=ReaderConfig.lr)
@@ -250,7 +305,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     config = ReaderConfig(args.out, args.data, args.eval_data, args.steps, args.batch, args.lr,
                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                          max_minutes=args.max_minutes, precision=args.precision)
+                          max_minutes=args.max_minutes, precision=args.precision, name=args.name,
+                          eval_limit=args.eval_limit, margin=args.margin, degrade=args.degrade)
     result = train_reader(config)
     print(json.dumps({"step": result["step"], "best": result["best"]}))
     return 0
