@@ -302,3 +302,41 @@ def test_reader_data_folders_and_crop_augmentation():
     assert len({t.shape[1] for t in trimmed}) > 1 and all((t < 128).any() for t in trimmed)  # ink always kept
     soft = _degrade(crop, rng)
     assert soft.shape == crop.shape and soft.dtype == np.uint8 and 0 < np.abs(soft.astype(int) - crop).mean() < 40
+
+
+def test_weak_supervision_on_a_real_page_trains_beside_synthetic_crops(tmp_path):
+    """Pseudo character boxes of real words from the published CRAFT (s_conf mostly trusted), crops of the
+    page at the pipeline's scale with their truth and confidence maps, and a training run mixing them in."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from bigocr.evaluate import truth_pages
+    from bigocr.pipeline import resolve_detector
+    from bigocr.train.data import WeakCrops, prepare_weak
+    from bigocr.train.loop import TrainConfig, train
+
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "funsd"
+    if not real.is_dir():
+        pytest.skip("no shared/data/real here")
+    stem, image, doc = next(truth_pages(real, "train", 1))
+    page = tmp_path / "pages"
+    page.mkdir()
+    (page / image.name).symlink_to(image)
+    (page / f"{stem}.gt.json").symlink_to(image.with_name(f"{stem}.gt.json"))
+    detector, _ = resolve_detector("craft-mlt-25k", device="cpu")
+    files = prepare_weak(list(truth_pages(page, "all")), tmp_path / "weak", detector, log=lambda s: None)
+    words = json.loads(files[0].read_text())["words"]
+    read = [w for w in words if w.get("chars")]
+    assert len(read) > 20 and np.mean([w["conf"] for w in read]) > 0.7  # most words split as their text says
+    assert all(w["conf"] == 0 for w in words if not w.get("chars"))  # no text: no loss there
+    crops = WeakCrops(files, seed=0, crop=256)
+    samples = [crops[i] for i in range(6)]
+    assert all(s[0].shape == (3, 256, 256) and s[1].shape == s[3].shape == (128, 128) for s in samples)
+    assert max(float(s[1].max()) for s in samples) > 0.5  # characters somewhere in the crops
+    assert any(float(s[3].min()) < 1 for s in samples)  # word confidences (s_conf < 1, or 0) applied
+
+    config = TrainConfig(str(tmp_path / "run"), steps=2, batch=2, crop=128, width=0.25, warmup=1, log_every=1,
+                         real=str(page), init="")
+    assert train(config, log=lambda s: None)["step"] == 2 and (tmp_path / "run" / "weak").is_dir()

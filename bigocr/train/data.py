@@ -7,13 +7,15 @@ data an uninterrupted one would have seen.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from bigocr.detector.infer import MEAN, STD
 from bigocr.synth import degrade, render_page, truth_maps
 
-__all__ = ["SynthCrops", "normalise"]
+__all__ = ["SynthCrops", "WeakCrops", "MixedCrops", "normalise", "prepare_weak"]
 
 
 def normalise(image: np.ndarray) -> torch.Tensor:
@@ -59,3 +61,100 @@ class SynthCrops(torch.utils.data.Dataset):
         confidence = np.ones_like(region)
         return normalise(image), torch.from_numpy(region.copy()), torch.from_numpy(affinity.copy()), \
             torch.from_numpy(confidence)
+
+
+def prepare_weak(pages: list[tuple[str, Path, dict]], folder: Path, detector, log=print) -> list[Path]:
+    """Pseudo character truth of real pages, once: ``folder/<stem>.json`` per page (made now or found).
+
+    ``pages`` are :func:`bigocr.evaluate.truth_pages` triples; ``detector`` is
+    the interim model (a tile detector: RGB crop -> (region, affinity)).  Each
+    file holds the page's image path, the scale the pipeline runs it at
+    (:func:`bigocr.tiler.textsize.auto_scale`) and
+    :func:`bigocr.train.weak.page_characters`.
+    """
+    import json
+    import time
+
+    from bigocr.tiler.scan import open_scan
+    from bigocr.tiler.textsize import auto_scale
+    from bigocr.train.weak import page_characters
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files, t0 = [], time.perf_counter()
+    for stem, image, doc in pages:
+        file = folder / f"{doc.get('source', 'page')}-{stem}.json"
+        files.append(file)
+        if file.is_file():
+            continue
+        scan = open_scan(image)
+        factor, _ = auto_scale(scan)
+        words = page_characters(scan.read(0, scan.height, 0, scan.width), doc["words"], lambda c: detector(c)[0])
+        tmp = file.with_suffix(".part")
+        tmp.write_text(json.dumps({"image": str(image), "scale": factor, "words": words}))
+        tmp.replace(file)
+        confident = [w["conf"] for w in words if w["conf"] > 0]
+        log(json.dumps({"weak_page": file.name, "words": len(words), "scale": factor,
+                        "mean_s_conf": round(float(np.mean(confident)), 3) if confident else None,
+                        "seconds": round(time.perf_counter() - t0, 1)}))
+    return files
+
+
+class WeakCrops(torch.utils.data.Dataset):
+    """Crops of real pages with pseudo character truth (:func:`prepare_weak`) at the pipeline's scale.
+
+    The region and affinity truth are made from the pseudo character boxes
+    (as for synthetic pages); the confidence map holds each word's ``s_conf``
+    inside its box, 0 inside unreadable words, 1 elsewhere.  Sample ``i`` is a
+    pure function of ``(seed, i)``.
+    """
+
+    def __init__(self, files: list[Path], seed: int = 0, crop: int = 512):
+        import json
+
+        if crop % 32:
+            raise ValueError(f"crop must be a multiple of 32, got {crop}")
+        self.pages = [json.loads(Path(f).read_text()) for f in files]
+        self.seed, self.crop = seed, crop
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __getitem__(self, index: int):
+        from bigocr.synth import truth_maps
+        from bigocr.tiler.scale import ScaledScan
+        from bigocr.tiler.scan import open_scan
+        from bigocr.train.weak import confidence_map
+
+        rng = np.random.default_rng([self.seed, int(index), 1])
+        page = self.pages[int(rng.integers(len(self.pages)))]
+        scan = open_scan(page["image"])
+        work = ScaledScan(scan, page["scale"]) if page["scale"] != 1 else scan
+        c = self.crop
+        fy, fx = (work.height / scan.height, work.width / scan.width)
+        y0 = int(rng.integers(0, max(1, work.height - c + 1))) & ~1
+        x0 = int(rng.integers(0, max(1, work.width - c + 1))) & ~1
+        image = np.full((c, c, 3), 255, np.uint8)  # pages smaller than a crop: white paper around
+        window = work.read(y0, min(work.height, y0 + c), x0, min(work.width, x0 + c))
+        image[:window.shape[0], :window.shape[1]] = window
+
+        def moved(quad):
+            return np.asarray(quad, np.float32) * [fx, fy] - [x0, y0]
+
+        chars = [[moved(q) for q in w["chars"]] for w in page["words"] if w.get("chars")]
+        region, affinity = truth_maps((c, c), chars)
+        confidence = confidence_map((c, c), [(moved(w["box"]), w["conf"]) for w in page["words"]])
+        return normalise(image), torch.from_numpy(region), torch.from_numpy(affinity), torch.from_numpy(confidence)
+
+
+class MixedCrops(torch.utils.data.Dataset):
+    """Sample ``i`` from ``real`` with probability ``share`` (decided by ``(seed, i)``), else from ``synthetic``."""
+
+    def __init__(self, synthetic, real, share: float, seed: int = 0):
+        self.synthetic, self.real, self.share, self.seed = synthetic, real, share, seed
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def __getitem__(self, index: int):
+        pick_real = np.random.default_rng([self.seed, int(index), 2]).random() < self.share
+        return (self.real if pick_real else self.synthetic)[index]

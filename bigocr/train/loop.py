@@ -18,7 +18,7 @@ from bigocr.detector.infer import fast_bf16
 from bigocr.detector.weights import save_weights
 from bigocr.errors import ParameterError
 from bigocr.train.checkpoint import latest_checkpoint, load_checkpoint, resume, save_checkpoint
-from bigocr.train.data import SynthCrops
+from bigocr.train.data import MixedCrops, SynthCrops, WeakCrops, prepare_weak
 from bigocr.train.loss import craft_loss
 
 __all__ = ["TrainConfig", "train"]
@@ -46,6 +46,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 20
     max_minutes: float | None = None
+    init: str = ""  # weights to start from (a name or a path); "" = random
+    real: str = ""  # folders of real pages with word truth for weak supervision ("" = synthetic only)
+    real_share: float = 0.5
 
     def __post_init__(self):
         if self.steps < 1 or self.batch < 1:
@@ -57,7 +60,9 @@ class TrainConfig:
 
     def resumable_fields(self) -> dict:
         """Fields that must match to continue a run."""
-        return {k: getattr(self, k) for k in ("batch", "crop", "width", "lr", "warmup", "seed", "steps")}
+        fields = {k: getattr(self, k) for k in ("batch", "crop", "width", "lr", "warmup", "seed", "steps")}
+        return {**fields, **{k: getattr(self, k) for k in ("init", "real", "real_share") if getattr(self, k)}} \
+            if self.init or self.real else fields
 
 
 def _lr_at(config: TrainConfig, step: int) -> float:
@@ -121,7 +126,16 @@ def _alive(pid: int) -> bool:
 
 def _train(config: TrainConfig, out: Path, log) -> dict:
     torch.manual_seed(config.seed)
-    model = CRAFT(config.width).to(config.device, memory_format=torch.channels_last)
+    model = CRAFT(config.width)
+    if config.init:
+        from bigocr.detector.download import PUBLISHED, resolve_named
+        from bigocr.detector.weights import read_weights
+
+        weights, state = read_weights(resolve_named(config.init) if config.init in PUBLISHED else config.init)
+        if weights.width != config.width:
+            raise ParameterError(f"--init {config.init}: width {weights.width}, not the run's {config.width}")
+        model.load_state_dict(state)
+    model = model.to(config.device, memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     start, _ = resume(out, model, optimizer, config.resumable_fields(), log)
     ckpt = latest_checkpoint(out) if start else None
@@ -129,6 +143,8 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
         return {"step": start, "loss": None, "checkpoint": str(ckpt)}
 
     data = SynthCrops(seed=config.seed, crop=config.crop)
+    if config.real:
+        data = MixedCrops(data, _weak_crops(config, out, log), config.real_share, config.seed)
     indices = range(start * config.batch, config.steps * config.batch)
     loader = torch.utils.data.DataLoader(data, batch_size=config.batch, sampler=indices,
                                          num_workers=config.workers, persistent_workers=config.workers > 0,
@@ -170,6 +186,21 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
     return {"step": step, "loss": loss_value, "checkpoint": str(last_ckpt)}
 
 
+def _weak_crops(config: TrainConfig, out: Path, log) -> WeakCrops:
+    """Real pages with pseudo character truth from the interim model (the ``--init`` weights, else the
+    published CRAFT), made once into ``OUT/weak/``."""
+    from bigocr.evaluate import truth_pages
+    from bigocr.pipeline import resolve_detector
+    from bigocr.train.reader import folders
+
+    pages = [page for folder, split in folders(config.real) for page in truth_pages(folder, split)
+             if page[2].get("granularity", "word") == "word"]
+    if not pages:
+        raise ParameterError(f"--real {config.real}: no pages with word-level truth there")
+    interim, _ = resolve_detector(config.init or None, device="cpu")
+    return WeakCrops(prepare_weak(pages, out / "weak", interim, log=log), seed=config.seed, crop=config.crop)
+
+
 def export(checkpoint: str | Path, path: str | Path, name: str) -> Path:
     """Write a checkpoint's network as bigocr weights (safetensors with metadata)."""
     state = json.loads((Path(checkpoint) / "state.json").read_text())
@@ -177,7 +208,8 @@ def export(checkpoint: str | Path, path: str | Path, name: str) -> Path:
     model = CRAFT(cfg["width"])
     load_checkpoint(checkpoint, model)
     extra = {"steps": state["step"], "seed": cfg["seed"], "crop": cfg["crop"], "batch": cfg["batch"],
-             "data": "bigocr.synth"}
+             "data": "bigocr.synth" + (f" + {cfg['real']} (weak, share {cfg.get('real_share')})" if cfg.get("real") else ""),
+             "init": cfg.get("init", "")}
     return Path(save_weights(model, path, name=name, extra=extra).path)
 
 
@@ -185,7 +217,7 @@ def main(argv=None) -> int:
     """``bigocr train``: see ``bigocr train --help``."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="bigocr train", description="Train CRAFT on synthetic document scans.")
+    p = argparse.ArgumentParser(prog="bigocr train", description="Train CRAFT on synthetic document scans, and on real pages by weak supervision (--real).")
     p.add_argument("--out", required=True, help="run folder: checkpoints and log.jsonl; resumed if it has one")
     for field in ("steps", "batch", "crop", "warmup", "seed", "workers", "checkpoint_every", "log_every"):
         p.add_argument(f"--{field.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[field].default)
@@ -194,6 +226,12 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast (used on GPUs and on CPUs with AMX)")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--init", default="", metavar="NAME|PATH",
+                   help="start from these weights (e.g. craft-mlt-25k: fine-tuning); default: random")
+    p.add_argument("--real", default="", metavar="FOLDERS",
+                   help="real pages with word truth for weak supervision, comma-separated (FOLDER:train: the "
+                        "training third); pseudo character boxes from the --init model, made once in OUT/weak")
+    p.add_argument("--real-share", type=float, default=0.5, help="share of real crops with --real (default 0.5)")
     p.add_argument("--export", metavar="PATH", help="after training, write the weights here (.safetensors)")
     p.add_argument("--name", default="bigocr-craft", help="model name recorded in exported weights")
     args = p.parse_args(argv)
@@ -202,7 +240,8 @@ def main(argv=None) -> int:
     config = TrainConfig(out=args.out, steps=args.steps, batch=args.batch, crop=args.crop, width=args.width,
                          lr=args.lr, warmup=args.warmup, seed=args.seed, device=resolve_device(args.device),
                          amp=not args.no_amp, workers=args.workers, checkpoint_every=args.checkpoint_every,
-                         log_every=args.log_every, max_minutes=args.max_minutes)
+                         log_every=args.log_every, max_minutes=args.max_minutes, init=args.init, real=args.real,
+                         real_share=args.real_share)
     result = train(config, log=lambda s: print(s, flush=True))
     if args.export and result["checkpoint"]:
         path = export(result["checkpoint"], args.export, args.name)

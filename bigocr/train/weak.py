@@ -15,7 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["word_confidence", "split_characters", "pseudo_characters", "confidence_map", "word_crop"]
+__all__ = ["word_confidence", "split_characters", "pseudo_characters", "confidence_map", "word_crop",
+           "page_characters"]
 
 
 def word_confidence(length: int, found: int) -> float:
@@ -108,4 +109,39 @@ def confidence_map(shape: tuple[int, int], words: list[tuple[np.ndarray, float]]
     out = np.ones((mh, mw), np.float32)
     for quad, conf in words:
         cv2.fillPoly(out, [np.round(np.asarray(quad) * scale).astype(np.int32)], float(conf))
+    return out
+
+
+def page_characters(image: np.ndarray, words: list[dict], region_of) -> list[dict]:
+    """Pseudo character truth of a page's words, from the interim model's region score.
+
+    Parameters
+    ----------
+    image : ndarray, shape (h, w, 3), uint8 RGB
+        The page.
+    words : list of dict
+        The truth's words (``box``, ``text``, ``ignore`` as in ``*.gt.json``).
+    region_of : callable
+        ``region_of(crop) -> region`` map at half resolution of an RGB crop
+        (the interim model; :class:`bigocr.detector.infer.CraftDetector`'s
+        first map).
+
+    Returns
+    -------
+    list of dict
+        ``{"box", "chars", "conf"}`` per word with text (character quads in
+        page pixels, ``s_conf``); ``{"box", "conf": 0}`` for words without
+        text or marked ``ignore`` (no loss there).
+    """
+    out = []
+    for word in words:
+        quad = np.asarray(word["box"], np.float32)
+        text = (word.get("text") or "").strip()
+        if word.get("ignore") or not text:
+            out.append({"box": quad.tolist(), "conf": 0.0})
+            continue
+        crop, matrix = word_crop(image, quad)
+        region = region_of(crop)
+        chars, conf = pseudo_characters(region, matrix, text, crop.shape[:2])
+        out.append({"box": quad.tolist(), "chars": [np.asarray(c).tolist() for c in chars], "conf": float(conf)})
     return out
