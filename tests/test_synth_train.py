@@ -340,3 +340,28 @@ def test_weak_supervision_on_a_real_page_trains_beside_synthetic_crops(tmp_path)
     config = TrainConfig(str(tmp_path / "run"), steps=2, batch=2, crop=128, width=0.25, warmup=1, log_every=1,
                          real=str(page), init="")
     assert train(config, log=lambda s: None)["step"] == 2 and (tmp_path / "run" / "weak").is_dir()
+
+
+def test_weights_halved_for_shipping_load_and_give_the_same_maps(tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    import bigocr
+    from bigocr.detector.craft import CRAFT
+    from bigocr.detector.weights import read_weights, save_weights, to_half
+
+    torch.manual_seed(0)
+    net = CRAFT(0.25).eval()
+    save_weights(net, tmp_path / "w.safetensors", name="w", extra={"step": 3})
+    to_half(tmp_path / "w.safetensors", tmp_path / "w16.safetensors")
+    with safe_open(str(tmp_path / "w16.safetensors"), framework="pt") as f:
+        assert f.get_tensor("conv_cls.0.weight").dtype == torch.float16 and f.metadata()["step"] == "3"
+    weights, state = read_weights(tmp_path / "w16.safetensors")
+    half = CRAFT(weights.width).eval()
+    half.load_state_dict(state)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(net(x)[0], half(x)[0], atol=1e-3)
+    (tmp_path / "x.safetensors").write_bytes(b"\0" * 16)
+    with pytest.raises(bigocr.WeightsError):
+        to_half(tmp_path / "x.safetensors", tmp_path / "y.safetensors")

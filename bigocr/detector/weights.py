@@ -25,7 +25,7 @@ import torch
 
 from bigocr.errors import WeightsError
 
-__all__ = ["Weights", "read_weights", "save_weights", "load_network", "file_sha256"]
+__all__ = ["Weights", "read_weights", "save_weights", "load_network", "file_sha256", "to_half"]
 
 _NESTED_KEYS = ("state_dict", "model", "net", "craft")
 
@@ -191,6 +191,28 @@ def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, networ
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata={k: str(v) for k, v in meta.items()})
     return Weights(str(path), network, name, file_sha256(path), float(meta["width"]), meta.get("charset"))
+
+
+def to_half(src: str | Path, dst: str | Path) -> Path:
+    """Copy bigocr weights ``src`` to ``dst`` with their floating-point tensors in float16, metadata kept.
+
+    Half the size for shipping; the networks load them into float32 (or run
+    them in bf16), so only the last bits of each weight are lost.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    try:
+        with safe_open(str(src), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors' own errors: not a file of tensors
+        raise WeightsError(f"{src}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != "bigocr":
+        raise WeightsError(f"{src}: not bigocr weights (safetensors with bigocr metadata)")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    save_file(state, str(dst), metadata={**meta, "dtype": "float16"})
+    return Path(dst)
 
 
 _CACHE: dict[tuple, torch.nn.Module] = {}

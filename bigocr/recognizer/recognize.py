@@ -101,7 +101,8 @@ class ChooseRecognizer:
     def model_info(self) -> dict:
         return {"name": "auto (" + ", ".join(c.weights.name for c in self.candidates) + ")",
                 "network": "CRNN-CTC", "choose": "highest mean confidence on a sample of each group",
-                "candidates": [c.model_info for c in self.candidates]}
+                "precision": self.candidates[0].precision, "charset": self.charset,
+                "candidates": [{k: v for k, v in c.model_info.items() if k != "charset"} for c in self.candidates]}
 
     def warm(self) -> None:
         for c in self.candidates:
