@@ -1,7 +1,7 @@
 """bigocr's benchmarks, measured side by side in one run and printed as ratios.
 
-    python benchmarks/run.py [--weights W] [--only merge,plans,cpu,quality] [--quick]
-                             [--json benchmarks/out/bench.json]
+    python benchmarks/run.py [--weights W] [--only merge,plans,cpu,quality,student] [--quick]
+                             [--student S] [--json benchmarks/out/bench.json]
 
 Sections (each a table; all figures also go to the JSON file):
 
@@ -31,6 +31,14 @@ quality
     scan) against the whole scan shrunk to 2560 px (what EasyOCR and CRAFT's demo
     do), H-mean at IoU >= 0.5, and how many of the thirds' words the grid (and
     fp32) find at IoU >= 0.9.
+
+student
+    A slim student (``--student``, from ``bigocr distill``) beside its teacher
+    (``--weights``): the network alone on one 1536 x 1536 tile at the default
+    precision, then end to end (``bigocr run``'s defaults: scale auto, text
+    read, a separate process each, wall time) on a mosaic of real eval pages,
+    with the H-mean of each against the mosaic's truth.  MP/s are scan
+    megapixels per second.
 
 ``--weights`` defaults to bigocr's default weights; without trained weights
 the sections that need them say so and are skipped.
@@ -284,6 +292,51 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
     return out
 
 
+def bench_student(args, weights: Path, tmp: Path) -> dict:
+    from bigocr.detector.infer import CraftDetector
+    from bigocr.evaluate import match
+
+    side = 512 if args.quick else 1536
+    tile = np.full((side, side, 3), 255, np.uint8)
+    tile[::40, :, :] = 0
+    nets = [("teacher " + weights.name, weights), ("student " + Path(args.student).name, Path(args.student))]
+    figures, rows = {"tile": side, "runs": []}, []
+    for name, path in nets:
+        det = CraftDetector.from_files(path, device="cpu")
+        det(tile[:256, :256])
+        t0 = time.perf_counter()
+        det(tile)
+        seconds = time.perf_counter() - t0
+        figures["runs"].append({"network": name, "precision": det.precision, "seconds": round(seconds, 3)})
+        rows.append([name, det.precision, seconds, side * side / 1e6 / seconds])
+    rows[1].append(rows[0][2] / rows[1][2])
+    rows[0].append(1.0)
+    table(f"student: the network on one {side} x {side} tile", ["network", "precision", "seconds", "MP/s",
+                                                                "x teacher"], rows)
+    h, w = (2400, 2400) if args.quick else (4000, 5000)
+    scan = mosaic(Path(args.data), tmp / "student-mosaic.tif", width=w, height=h)
+    truth = json.loads(scan.with_name(scan.stem + ".gt.json").read_text())
+    boxes = [np.asarray(t["box"], float) for t in truth["words"]]
+    ignore = [t["ignore"] for t in truth["words"]]
+    megapixels = truth["width"] * truth["height"] / 1e6
+    rows = []
+    for name, path in nets:
+        out = tmp / f"run-{len(rows)}"
+        run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "--weights", str(path), "-q",
+                     "--no-preview"])
+        found, _ = _words_json(out)
+        counts = match(found, boxes, ignore)
+        figures["runs"].append({"run": name, "seconds": round(run["wall_s"], 1), "peak_mb": round(run["peak_rss_mb"]),
+                                "mp_per_s": round(megapixels / run["wall_s"], 3), "h": round(counts.hmean, 4)})
+        rows.append([name, run["wall_s"], megapixels / run["wall_s"], counts.hmean])
+    rows[1].append(rows[0][1] / rows[1][1])
+    rows[0].append(1.0)
+    table(f"student: bigocr run (scale auto, text read) on a {truth['width']} x {truth['height']} mosaic of "
+          f"{len(truth['pages'])} real eval pages ({megapixels:.1f} MP)", ["run", "seconds", "MP/s", "H", "x teacher"],
+          rows)
+    return figures
+
+
 def _words_json(out: Path) -> tuple[list[np.ndarray], dict]:
     doc = json.loads((out / "words.json").read_text())
     return [np.asarray(w["box"], float) for w in doc["words"]], doc.get("timings", {})
@@ -379,11 +432,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"),
                         help="real scans with truth, for the mosaic")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bigocr sample scan")
+    parser.add_argument("--student", help="a slim CRAFT from bigocr distill, for the student section")
     parser.add_argument("--quick", action="store_true", help="small scans: a smoke test of this script")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/bench.json"), help="figures go here")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
-    unknown = sections - {"merge", "plans", "cpu", "quality"}
+    unknown = sections - {"merge", "plans", "cpu", "quality", "student"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
@@ -409,6 +463,10 @@ def main(argv=None) -> int:
             report["plans"] = bench_plans(args, margin, source)
         if "cpu" in sections:
             report["network"] = bench_network(args, weights, tmp)
+        if "student" in sections:
+            if not args.student or weights is None:
+                parser.error("the student section needs --student (and teacher weights)")
+            report["student"] = bench_student(args, weights, tmp)
         if "quality" in sections:
             if weights is None:
                 print(f"\n## quality: skipped: it needs trained weights ({said})")

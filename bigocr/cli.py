@@ -98,9 +98,10 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--no-text", dest="text", action="store_false",
                      help="find the words' boxes only; do not read them")
     cmd.add_argument("--recognizer", metavar="NAME|PATH",
-                     help="recognizer: english-g2 (default: EasyOCR's English CRNN, installed with bigocr), "
-                          "historical (bigocr's, for German/Latin print 1500-1850: ſ, umlauts, ligatures), "
-                          "or a bigocr .safetensors recognizer")
+                     help="recognizer: auto (default: documents or historical, whichever is more confident on "
+                          "each group of words), documents (bigocr's, modern print: forms, receipts), historical "
+                          "(bigocr's, German/Latin print 1500-1850: ſ, umlauts, ligatures), english-g2 "
+                          "(EasyOCR's English CRNN) or a bigocr .safetensors recognizer")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")
     cmd.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
@@ -169,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("scan", metavar="SCAN")
     rec.add_argument("--boxes", metavar="FILE", required=True, help="PAGE XML, ALTO or words.json with the boxes")
     rec.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
-    rec.add_argument("--recognizer", metavar="NAME|PATH", help="recognizer weights (default: english-g2)")
+    rec.add_argument("--recognizer", metavar="NAME|PATH",
+                     help="auto (default), documents, historical, english-g2 or a bigocr .safetensors recognizer")
     rec.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
                      help="comma-separated outputs, as for run (default: json)")
     rec.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")

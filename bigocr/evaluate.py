@@ -483,7 +483,8 @@ def main(argv=None) -> int:
     p.add_argument("--read", action="store_true",
                    help="recognition alone: read the truth's word crops (CER, word accuracy), with --tesseract "
                         "Tesseract on the same crops (--psm 8, or 7 for --lines; frk for vdsbb)")
-    p.add_argument("--recognizer", metavar="NAME|PATH", help="recognizer weights (default: english-g2)")
+    p.add_argument("--recognizer", metavar="NAME|PATH",
+                   help="auto (default, as bigocr run), documents, historical, english-g2 or a weights file")
     p.add_argument("--text", action="store_true",
                    help="end to end: a word counts when it matches at IoU >= 0.5 and its text equals the truth's "
                         "(bigocr reads the words; Tesseract's own boxes and text, frk for vdsbb)")

@@ -618,9 +618,11 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         recognizer on crops cut from the scan at full resolution, as Dask tasks.
         ``bigocr run`` reads by default; ``--no-text`` does not.
     recognizer : None, str, Path or callable
-        With ``text``: None for the default (``english-g2``, EasyOCR's English
-        model), a published name, a weights file, or a callable taking a list
-        of gray word images and returning ``(text, confidence)`` pairs.
+        With ``text``: None for the default (``"auto"``: bigocr's ``documents``
+        or ``historical`` model, whichever is more confident on each group of
+        words), a name (``documents``, ``historical``, ``english-g2``), a
+        weights file, or a callable taking a list of gray word images and
+        returning ``(text, confidence)`` pairs.
     resources : dict or str, optional
         Dask resources each tile task needs on a cluster, e.g. ``{"GPU": 1}``
         or ``"GPU=1"``; default ``GPU=1`` when ``device`` is CUDA and the run is

@@ -129,10 +129,14 @@ def test_run_reads_the_words_and_every_output_carries_the_text(tmp_path):
     texts = [w["text"] for w in doc["words"]]
     assert sum(word in texts for word in WORDS) >= len(WORDS) - 3, texts
     assert all(0 <= w["confidence"] <= 1 for w in doc["words"])
-    assert doc["model"]["recognizer"]["sha256"] == ENGLISH_G2_SHA256
+    from bigocr.detector.download import BUNDLED
+
+    reader = doc["model"]["recognizer"]  # the default: auto, bigocr's documents and historical models
+    assert [c["sha256"] for c in reader["candidates"]] == [BUNDLED["documents"][1], BUNDLED["historical"][1]]
     assert "Archive" in (tmp_path / "o" / "text.txt").read_text()
     alto = etree.parse(str(tmp_path / "o" / "alto.xml"))
     assert "Archive" in alto.xpath("//*[local-name()='String']/@CONTENT")
+    assert BUNDLED["documents"][1] in "".join(alto.xpath("//*[local-name()='processingStepSettings']/text()"))
     page_xml = etree.parse(str(tmp_path / "o" / "page.xml"))
     unicode = page_xml.xpath("//*[local-name()='Word']/*[local-name()='TextEquiv']/*[local-name()='Unicode']/text()")
     assert "Archive" in unicode

@@ -1,4 +1,5 @@
-"""Published weights by name: ``craft-mlt-25k`` (the default detector), ``english-g2`` (the default recognizer).
+"""Weights by name: published ``craft-mlt-25k`` (the default detector) and ``english-g2``; bigocr's own
+``documents`` and ``historical`` recognizers (``auto``, the default, chooses between them).
 
 A name resolves to a file in this order, and the file's md5 is checked against
 the one EasyOCR publishes before it is used (a file that differs is refused,
@@ -66,11 +67,15 @@ BUNDLED = {
     # fine-tuned on the VD-SBB training pages with an extended charset (docs/MODEL.md), float16.
     "historical": ("recognizer/weights/bigocr-historical.safetensors",
                    "84c86523080fc2cd21124cb41b15f634aba6c94a3c920bd00c35d35e87e1d782"),
+    # The recognizer for modern print (forms, receipts, typescript): english_g2 fine-tuned on the
+    # SROIE training receipts' lines and the FUNSD training third's words (docs/MODEL.md), float16.
+    "documents": ("recognizer/weights/bigocr-documents.safetensors",
+                  "aba934ae14da81811c7f37c0153bd20e540527ee7de24cdfae2e265294b9064a"),
 }
 
 #: The detector and the recognizer used when none is given.
 DEFAULT_DETECTOR = "craft-mlt-25k"
-DEFAULT_RECOGNIZER = "english-g2"
+DEFAULT_RECOGNIZER = "auto"  # documents or historical, chosen per group of words
 
 
 def cache_dir() -> Path:

@@ -18,7 +18,7 @@ __all__ = ["CrnnRecognizer", "ChooseRecognizer", "read_images", "resolve_recogni
 BATCH = 32
 
 #: ``recognizer="auto"``: the models it chooses from, for each group of words.
-AUTO = ("bigocr-documents", "historical")
+AUTO = ("documents", "historical")
 
 #: Words of a group every candidate reads before one is chosen.
 SAMPLE = 24
@@ -135,7 +135,12 @@ def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "c
 
 
 def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "auto"):
-    """None (the default, ``english-g2``), a name, a weights path, or a callable -> ``(callable, model_info)``."""
+    """None (the default, ``"auto"``), a name, a weights path, or a callable -> ``(callable, model_info)``.
+
+    ``"auto"``: :class:`ChooseRecognizer` over :data:`AUTO` (``documents`` for
+    modern print, ``historical`` for print of 1500-1850), the more confident
+    one reading each group of words.
+    """
     from bigocr.detector.download import BUNDLED, DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
 
     if recognizer is None:

@@ -97,9 +97,10 @@ def word_outline(word) -> np.ndarray | None:
 
 
 def model_settings(result) -> str:
-    """The detector and its settings in one line, for the XML outputs' metadata.
+    """The detector, its settings and the recognizer in one line, for the XML outputs' metadata.
 
-    ``model=craft_mlt_25k sha256=4a5e... precision=bf16 scale=1 max_side=2560 tiling=thirds``
+    ``model=craft_mlt_25k sha256=4a5e... precision=bf16 scale=1 max_side=2560 tiling=thirds
+    recognizer=bigocr-documents:13da...,bigocr-historical:84c8...``
     """
     model = result.model or {}
     params = result.params or {}
@@ -107,6 +108,10 @@ def model_settings(result) -> str:
     parts += [f"{key}={model[key]}" for key in ("width", "precision") if key in model]
     parts += [f"{key}={params[key]}" for key in ("scale", "max_side", "tiling", "text_threshold", "link_threshold",
                                                  "low_text") if key in params]
+    reader = model.get("recognizer")
+    if reader:  # the recognizer (each candidate of "auto"): name and sha256, no spaces
+        readers = reader.get("candidates") or [reader]
+        parts.append("recognizer=" + ",".join(f"{r.get('name')}:{r.get('sha256')}" for r in readers))
     return " ".join(parts)
 
 
