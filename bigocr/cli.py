@@ -93,7 +93,7 @@ def _job_options(cmd) -> None:
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
                      help="CRAFT weights: craft-mlt-25k (default: the published CRAFT, installed with bigocr), "
-                          "a reference .pth or a bigocr .safetensors")
+                          "craft-student (bigocr's slim CRAFT, faster), a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
     cmd.add_argument("--no-text", dest="text", action="store_false",
                      help="find the words' boxes only; do not read them")

@@ -69,9 +69,9 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
 
         detector = default_weights()
     if isinstance(detector, str):
-        from bigocr.detector.download import PUBLISHED, resolve_named
+        from bigocr.detector.download import BUNDLED, PUBLISHED, resolve_named
 
-        if detector in PUBLISHED:
+        if detector in PUBLISHED or detector in BUNDLED:
             detector = resolve_named(detector)
     if isinstance(detector, (str, os.PathLike)):
         craft = CraftDetector.from_files(detector, refiner, device, resolve=resolve, precision=precision)

@@ -69,3 +69,19 @@ def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, mon
     shutil.copyfile(named.packaged_path("craft-mlt-25k"), cached)
     monkeypatch.setattr(named, "packaged_path", lambda name: None)
     assert default_weights() == cached
+
+
+def test_the_bundled_student_is_checked_and_finds_the_words_of_a_page(tmp_path, article):
+    """--weights craft-student: bigocr's slim CRAFT ships in the package (sha256-checked) and really detects."""
+    from bigocr.detector.weights import read_weights
+
+    weights, _ = read_weights(named.resolve_named("craft-student"), "craft")
+    assert weights.width == 0.375 and weights.sha256 == named.BUNDLED["craft-student"][1]
+    tif, doc = article
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--weights", "craft-student", "--no-text", "-q"]) == 0
+    words = json.loads((tmp_path / "o" / "words.json").read_text())
+    assert words["model"]["sha256"] == weights.sha256 and words["model"]["width"] == 0.375
+    truth = doc["words"]
+    counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
+                   [bool(w.get("ignore")) for w in truth])
+    assert counts.truth > 50 and counts.hmean >= 0.85, counts.to_dict()

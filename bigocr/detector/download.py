@@ -71,6 +71,10 @@ BUNDLED = {
     # SROIE training receipts' lines and the FUNSD training third's words (docs/MODEL.md), float16.
     "documents": ("recognizer/weights/bigocr-documents.safetensors",
                   "aba934ae14da81811c7f37c0153bd20e540527ee7de24cdfae2e265294b9064a"),
+    # A slim CRAFT (width 0.375, 2.9 M parameters) distilled from craft_mlt_25k's maps on the training
+    # pages at the pipeline's scale (bigocr distill; docs/TRAINING.md), float16: several times faster.
+    "craft-student": ("detector/weights/bigocr-craft-student.safetensors",
+                      "d6db79dd62f50ff4b10f239e8ae04ce04992d0a4dc4134977b5967d74c339843"),
 }
 
 #: The detector and the recognizer used when none is given.
