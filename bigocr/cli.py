@@ -316,11 +316,11 @@ def _cmd_plan(args) -> int:
 
     from bigocr.config import Params
     from bigocr.pipeline import resolve_scale
-    from bigocr.tiler.scale import ScaledScan
+    from bigocr.tiler.scale import scaled
 
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
     params, how = resolve_scale(Params(args.max_side, scale=args.scale), scan)
-    work = scan if params.scale == 1 else ScaledScan(scan, params.scale)
+    work = scaled(scan, params.scale)
     plan = make_plan(work.height, work.width, args.max_side, args.tiling, args.margin)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6

@@ -38,7 +38,7 @@ from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
 from bigocr.result import Result
 from bigocr.tiler.plan import TilePlan, make_plan
-from bigocr.tiler.scale import ScaledScan
+from bigocr.tiler.scale import scaled
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
@@ -68,11 +68,9 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
         from bigocr.detector import default_weights
 
         detector = default_weights()
-    if isinstance(detector, str):
-        from bigocr.detector.download import BUNDLED, PUBLISHED, resolve_named
+    from bigocr.detector.download import resolve_weights
 
-        if detector in PUBLISHED or detector in BUNDLED:
-            detector = resolve_named(detector)
+    detector = resolve_weights(detector)
     if isinstance(detector, (str, os.PathLike)):
         craft = CraftDetector.from_files(detector, refiner, device, resolve=resolve, precision=precision)
         return craft, craft.model_info
@@ -282,7 +280,7 @@ def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool,
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
     params, scale_info = resolve_scale(params, scan)
-    work = scan if params.scale == 1 else ScaledScan(scan, params.scale)
+    work = scaled(scan, params.scale)
     if work is not scan:
         log.info("scale %.4g (%s): the detector sees %d x %d px", params.scale, scale_info["rule"], work.width,
                  work.height)

@@ -171,6 +171,13 @@ def download(name: str, *, url: str | None = None, md5: str | None = None, timeo
     return target
 
 
+def resolve_weights(weights):
+    """``weights`` as a file: a known name (published or bundled) resolved by :func:`resolve_named`, else as given."""
+    if isinstance(weights, str) and (weights in PUBLISHED or weights in BUNDLED):
+        return resolve_named(weights)
+    return weights
+
+
 def resolve_named(name: str) -> Path:
     """The checked file of weights ``name``: bigocr's own (sha256-checked), or a published file from the
     installed package, else the cache, else downloaded now when online (md5-checked).

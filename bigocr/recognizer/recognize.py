@@ -70,13 +70,18 @@ class CrnnRecognizer:
         list of (text, confidence), one per crop, in order.
         """
         net = load_network(self.weights, self.device)
-        keys = [i for i, c in enumerate(crops) if c is not None and c.size]
+        keys = _readable(crops)
         images = [to_height(crops[i], IMAGE_HEIGHT) for i in keys]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         readings = read_images(net, images, self.charset, device=self.device, bf16=self.precision == "bf16")
         for i, reading in zip(keys, readings):
             out[i] = reading
         return out
+
+
+def _readable(crops: list[np.ndarray | None]) -> list[int]:
+    """Indices of the crops that hold pixels (None: a word that could not be cut out)."""
+    return [i for i, c in enumerate(crops) if c is not None and c.size]
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class ChooseRecognizer:
 
     def choose(self, crops: list[np.ndarray | None]) -> int:
         """Index of the candidate most confident on a sample of ``crops``."""
-        keys = [i for i, c in enumerate(crops) if c is not None and c.size]
+        keys = _readable(crops)
         if len(self.candidates) == 1 or not keys:
             return 0
         pick = [keys[k] for k in np.linspace(0, len(keys) - 1, min(SAMPLE, len(keys))).round().astype(int)]
@@ -141,7 +146,7 @@ def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "a
     modern print, ``historical`` for print of 1500-1850), the more confident
     one reading each group of words.
     """
-    from bigocr.detector.download import BUNDLED, DEFAULT_RECOGNIZER, PUBLISHED, resolve_named
+    from bigocr.detector.download import DEFAULT_RECOGNIZER, resolve_named, resolve_weights
 
     if recognizer is None:
         recognizer = DEFAULT_RECOGNIZER
@@ -150,8 +155,7 @@ def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "a
                            for name in AUTO)
         rec = ChooseRecognizer(candidates)
         return rec, rec.model_info
-    if isinstance(recognizer, str) and (recognizer in PUBLISHED or recognizer in BUNDLED):
-        recognizer = resolve_named(recognizer)
+    recognizer = resolve_weights(recognizer)
     if isinstance(recognizer, (str, Path)):
         rec = CrnnRecognizer.from_files(recognizer, device=device, precision=precision)
         return rec, rec.model_info

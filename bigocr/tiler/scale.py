@@ -31,7 +31,7 @@ import numpy as np
 
 from bigocr.errors import ParameterError
 
-__all__ = ["ScaledScan", "axis_taps", "resample", "scaled_length", "check_scale", "parse_scale", "MIN_SCALE",
+__all__ = ["ScaledScan", "scaled", "axis_taps", "resample", "scaled_length", "check_scale", "parse_scale", "MIN_SCALE",
            "MAX_SCALE"]
 
 #: Accepted scale factors.
@@ -211,3 +211,8 @@ class ScaledScan:
         """Points ``(..., 2)`` as ``(x, y)`` in working pixels, mapped to scan pixels."""
         fy, fx = self.factors
         return (np.asarray(points, np.float32) / np.array([fx, fy], np.float32)).astype(np.float32)
+
+
+def scaled(scan, scale: float):
+    """``scan`` seen at ``scale``: the scan itself at 1, else a :class:`ScaledScan`."""
+    return scan if scale == 1 else ScaledScan(scan, scale)

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from bigocr.detector.infer import MEAN, STD
+from bigocr.errors import ParameterError
 from bigocr.synth import degrade, render_page, truth_maps
 
-__all__ = ["SynthCrops", "WeakCrops", "MixedCrops", "normalise", "prepare_weak"]
+__all__ = ["SynthCrops", "WeakCrops", "MixedCrops", "normalise", "prepare_weak", "folders"]
 
 
 def normalise(image: np.ndarray) -> torch.Tensor:
@@ -61,6 +62,17 @@ class SynthCrops(torch.utils.data.Dataset):
         confidence = np.ones_like(region)
         return normalise(image), torch.from_numpy(region.copy()), torch.from_numpy(affinity.copy()), \
             torch.from_numpy(confidence)
+
+
+def folders(spec: str) -> list[tuple[Path, str]]:
+    """``"a,b:train"`` -> ``[(Path("a"), "all"), (Path("b"), "train")]``: folders of pages and the split to take."""
+    out = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        folder, _, split = item.partition(":")
+        if split not in ("", "all", "train", "eval"):
+            raise ParameterError(f"{item}: the split after ':' must be train, eval or all")
+        out.append((Path(folder), split or "all"))
+    return out
 
 
 def prepare_weak(pages: list[tuple[str, Path, dict]], folder: Path, detector, log=print) -> list[Path]:
@@ -121,14 +133,14 @@ class WeakCrops(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         from bigocr.synth import truth_maps
-        from bigocr.tiler.scale import ScaledScan
+        from bigocr.tiler.scale import scaled
         from bigocr.tiler.scan import open_scan
         from bigocr.train.weak import confidence_map
 
         rng = np.random.default_rng([self.seed, int(index), 1])
         page = self.pages[int(rng.integers(len(self.pages)))]
         scan = open_scan(page["image"])
-        work = ScaledScan(scan, page["scale"]) if page["scale"] != 1 else scan
+        work = scaled(scan, page["scale"])
         c = self.crop
         fy, fx = (work.height / scan.height, work.width / scan.width)
         y0 = int(rng.integers(0, max(1, work.height - c + 1))) & ~1

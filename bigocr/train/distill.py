@@ -24,7 +24,6 @@ Two phases, both resumable:
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -167,10 +166,10 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
 
     from bigocr.evaluate import truth_pages
     from bigocr.pipeline import resolve_detector
-    from bigocr.tiler.scale import ScaledScan
+    from bigocr.tiler.scale import scaled
     from bigocr.tiler.scan import open_scan
     from bigocr.tiler.textsize import auto_scale
-    from bigocr.train.reader import folders
+    from bigocr.train.data import folders
 
     folder_out = Path(config.out) / "teacher"
     folder_out.mkdir(parents=True, exist_ok=True)
@@ -184,7 +183,7 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
                 continue
             scan = open_scan(image)
             factor, _ = auto_scale(scan)
-            work = ScaledScan(scan, factor) if factor != 1 else scan
+            work = scaled(scan, factor)
             if work.height < c or work.width < c:
                 np.savez(file, images=np.zeros((0, c, c, 3), np.uint8),
                          maps=np.zeros((0, c // 2, c // 2, 2), np.float16), scale=factor)
@@ -224,18 +223,16 @@ def _held_out(name: str) -> bool:
 
 
 def _lr(config: DistillConfig, step: int) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    from bigocr.train.loop import _lr_at
+
+    return _lr_at(config, step, floor=0.05)
 
 
 def _batch_loss(net, images: np.ndarray, maps: np.ndarray, bf16: bool) -> torch.Tensor:
-    from bigocr.detector.infer import MEAN, STD
+    from bigocr.train.data import normalise
     from bigocr.train.loss import craft_loss
 
-    x = torch.from_numpy(((images.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2).copy())
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = torch.stack([normalise(im) for im in images]).contiguous(memory_format=torch.channels_last)
     target = torch.from_numpy(maps.astype(np.float32))
     with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
         scores, _ = net(x)
@@ -244,7 +241,7 @@ def _batch_loss(net, images: np.ndarray, maps: np.ndarray, bf16: bool) -> torch.
 
 def distill(config: DistillConfig, *, log=print) -> dict:
     """Both phases; returns where training stopped and the held-out loss."""
-    from bigocr.detector.download import PUBLISHED, resolve_named
+    from bigocr.detector.download import resolve_weights
     from bigocr.detector.infer import resolve_precision
     from bigocr.detector.weights import read_weights, save_weights
     from bigocr.detector.craft import CRAFT
@@ -264,8 +261,7 @@ def distill(config: DistillConfig, *, log=print) -> dict:
         log(json.dumps({"train_crops": len(images), "held_out_crops": len(check_images)}))
 
         torch.manual_seed(config.seed)
-        teacher_path = resolve_named(config.teacher) if config.teacher in PUBLISHED else config.teacher
-        tw, state = read_weights(teacher_path, "craft")
+        tw, state = read_weights(resolve_weights(config.teacher), "craft")
         teacher = CRAFT(tw.width)
         teacher.load_state_dict(state)
         net = slim_from(teacher, config.width) if config.init == "teacher" else CRAFT(config.width)

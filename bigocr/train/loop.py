@@ -61,15 +61,17 @@ class TrainConfig:
     def resumable_fields(self) -> dict:
         """Fields that must match to continue a run."""
         fields = {k: getattr(self, k) for k in ("batch", "crop", "width", "lr", "warmup", "seed", "steps")}
-        return {**fields, **{k: getattr(self, k) for k in ("init", "real", "real_share") if getattr(self, k)}} \
-            if self.init or self.real else fields
+        if self.init or self.real:  # runs made before these options existed resume as they were
+            fields.update({k: getattr(self, k) for k in ("init", "real", "real_share") if getattr(self, k)})
+        return fields
 
 
-def _lr_at(config: TrainConfig, step: int) -> float:
+def _lr_at(config, step: int, floor: float = 0.1) -> float:
+    """Linear warm-up over ``config.warmup`` steps, then cosine decay of ``config.lr`` to ``floor`` times it."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def train(config: TrainConfig, *, log=print) -> dict:
@@ -128,10 +130,10 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
     torch.manual_seed(config.seed)
     model = CRAFT(config.width)
     if config.init:
-        from bigocr.detector.download import PUBLISHED, resolve_named
+        from bigocr.detector.download import resolve_weights
         from bigocr.detector.weights import read_weights
 
-        weights, state = read_weights(resolve_named(config.init) if config.init in PUBLISHED else config.init)
+        weights, state = read_weights(resolve_weights(config.init))
         if weights.width != config.width:
             raise ParameterError(f"--init {config.init}: width {weights.width}, not the run's {config.width}")
         model.load_state_dict(state)
@@ -191,7 +193,7 @@ def _weak_crops(config: TrainConfig, out: Path, log) -> WeakCrops:
     published CRAFT), made once into ``OUT/weak/``."""
     from bigocr.evaluate import truth_pages
     from bigocr.pipeline import resolve_detector
-    from bigocr.train.reader import folders
+    from bigocr.train.data import folders
 
     pages = [page for folder, split in folders(config.real) for page in truth_pages(folder, split)
              if page[2].get("granularity", "word") == "word"]
@@ -208,7 +210,8 @@ def export(checkpoint: str | Path, path: str | Path, name: str) -> Path:
     model = CRAFT(cfg["width"])
     load_checkpoint(checkpoint, model)
     extra = {"steps": state["step"], "seed": cfg["seed"], "crop": cfg["crop"], "batch": cfg["batch"],
-             "data": "bigocr.synth" + (f" + {cfg['real']} (weak, share {cfg.get('real_share')})" if cfg.get("real") else ""),
+             "data": "bigocr.synth" + (f" + {cfg['real']} (weak, share {cfg.get('real_share')})"
+                                       if cfg.get("real") else ""),
              "init": cfg.get("init", "")}
     return Path(save_weights(model, path, name=name, extra=extra).path)
 
@@ -217,7 +220,8 @@ def main(argv=None) -> int:
     """``bigocr train``: see ``bigocr train --help``."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="bigocr train", description="Train CRAFT on synthetic document scans, and on real pages by weak supervision (--real).")
+    p = argparse.ArgumentParser(prog="bigocr train", description="Train CRAFT on synthetic document scans, and on "
+                                                                 "real pages by weak supervision (--real).")
     p.add_argument("--out", required=True, help="run folder: checkpoints and log.jsonl; resumed if it has one")
     for field in ("steps", "batch", "crop", "warmup", "seed", "workers", "checkpoint_every", "log_every"):
         p.add_argument(f"--{field.replace('_', '-')}", type=int, default=TrainConfig.__dataclass_fields__[field].default)

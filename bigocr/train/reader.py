@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from bigocr.errors import ParameterError
+from bigocr.train.data import folders
 
-__all__ = ["ReaderConfig", "historical_charset", "extend_head", "folders", "word_crops", "train_reader", "main"]
+__all__ = ["ReaderConfig", "historical_charset", "extend_head", "word_crops", "train_reader", "main"]
 
 #: Letters a new class is initialised from, where the decomposition does not say.
 LOOKS_LIKE = {"ſ": "f", "ß": "B", "æ": "a", "œ": "o", "ꝛ": "r", "ĳ": "y", "—": "-", "―": "-", "„": ",", "§": "S",
@@ -105,17 +106,6 @@ def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Modul
             wider.Prediction.bias[k] = (old_b[row] if row else old_b[1:].mean()) - 1.0  # a little less likely
     wider.charset = charset
     return wider
-
-
-def folders(spec: str) -> list[tuple[Path, str]]:
-    """``"a,b:train"`` -> ``[(Path("a"), "all"), (Path("b"), "train")]``: folders of pages and the split to take."""
-    out = []
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        folder, _, split = item.partition(":")
-        if split not in ("", "all", "train", "eval"):
-            raise ParameterError(f"{item}: the split after ':' must be train, eval or all")
-        out.append((Path(folder), split or "all"))
-    return out
 
 
 def word_crops(folder: Path, split: str | None = None, limit_pages: int | None = None, margin: float = 0.0):
@@ -207,7 +197,7 @@ def _cer(net, crops, texts, charset, bf16: bool) -> float:
 
 def train_reader(config: ReaderConfig, *, log=print) -> dict:
     """Fine-tune (or go on fine-tuning) the recognizer; returns where it stopped and the best CER."""
-    from bigocr.detector.download import resolve_named
+    from bigocr.detector.download import resolve_weights
     from bigocr.detector.infer import resolve_precision
     from bigocr.detector.weights import read_weights, save_weights
     from bigocr.recognizer.crnn import CRNN
@@ -220,7 +210,7 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
         crops, texts = _cached_crops(config, out, log)
-        base_weights, state = read_weights(resolve_named(config.base) if config.base == "english-g2" else config.base,
+        base_weights, state = read_weights(resolve_weights(config.base),
                                            "crnn")
         base_net = CRNN(len(base_weights.charset) + 1)
         base_net.load_state_dict(state)
