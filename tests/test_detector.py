@@ -203,3 +203,26 @@ def test_precision_names_and_auto(tmp_path, craft_net):
     # auto is resolved with the device, here or (resolve=False) on the worker
     assert CraftDetector.from_files(path, device="cpu").precision == resolve_precision("auto", "cpu")
     assert CraftDetector.from_files(path, device="auto", resolve=False).precision == "auto"
+
+
+def test_fuse_batch_norm_keeps_the_function():
+    """Folded norms: no BatchNorm left, same maps in fp32 (CRAFT and the recognizer's CRNN)."""
+    from bigocr.detector.weights import fuse_batch_norm
+    from bigocr.recognizer.crnn import CRNN
+
+    torch.manual_seed(1)
+    for net, x in ((CRAFT(width=0.25), torch.randn(1, 3, 64, 96)), (CRNN(), torch.randn(2, 1, 64, 80))):
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # statistics as a trained net has them
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+        net.eval()
+        with torch.no_grad():
+            before = net(x)
+            fused = fuse_batch_norm(net)
+            after = fused(x)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        before = before[0] if isinstance(before, tuple) else before
+        after = after[0] if isinstance(after, tuple) else after
+        assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
