@@ -1,6 +1,7 @@
 """Synthetic pages, CRAFT's truth maps, the OHEM loss and resumable training (short CPU runs)."""
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -280,6 +281,16 @@ def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
     assert [f.stat().st_mtime_ns for f in cached] == stamps
     weights, _ = read_weights(tmp_path / "run" / "student.safetensors", "craft")
     assert weights.width == 0.25 and weights.name == "bigocr-craft-student-0.25"
+    # --init WEIGHTS: a new run (fresh schedule) that starts where that student stands
+    shutil.copytree(tmp_path / "run" / "teacher", tmp_path / "next" / "teacher")
+    logged.clear()
+    distill(DistillConfig(**{**config.__dict__, "out": str(tmp_path / "next"), "steps": 1,
+                             "init": str(tmp_path / "run" / "student.safetensors")}), log=logged.append)
+    start = [json.loads(line) for line in logged if '"step": 0' in line][0]
+    assert start["held_out_loss"] == again["held_out_loss"]
+    with pytest.raises(bigocr.ParameterError, match="width 0.25, not --width 0.5"):
+        distill(DistillConfig(**{**config.__dict__, "out": str(tmp_path / "wide"), "width": 0.5,
+                                 "init": str(tmp_path / "run" / "student.safetensors")}), log=logged.append)
 
 
 def test_reader_data_folders_and_crop_augmentation():

@@ -64,8 +64,8 @@ class DistillConfig:
             raise ParameterError(f"crop must be a multiple of 32 and >= 64, got {self.crop}")
         if not 0 < self.width < 1:
             raise ParameterError(f"width must be in (0, 1) for a student, got {self.width}")
-        if self.init not in ("teacher", "random"):
-            raise ParameterError(f"init must be teacher or random, got {self.init!r}")
+        if not self.init:
+            raise ParameterError("init must be teacher, random or a student's weights file")
 
     def resumable_fields(self) -> dict:
         return {k: v for k, v in asdict(self).items()
@@ -248,6 +248,11 @@ def distill(config: DistillConfig, *, log=print) -> dict:
     from bigocr.train.checkpoint import resume, save_checkpoint
     from bigocr.train.loop import _run_lock
 
+    start_state = None
+    if config.init not in ("teacher", "random"):  # a student's weights: go on from them with a fresh schedule
+        sw, start_state = read_weights(resolve_weights(config.init), "craft")
+        if sw.width != config.width:
+            raise ParameterError(f"{config.init}: a student of width {sw.width:g}, not --width {config.width:g}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     with _run_lock(out):
@@ -264,7 +269,12 @@ def distill(config: DistillConfig, *, log=print) -> dict:
         tw, state = read_weights(resolve_weights(config.teacher), "craft")
         teacher = CRAFT(tw.width)
         teacher.load_state_dict(state)
-        net = slim_from(teacher, config.width) if config.init == "teacher" else CRAFT(config.width)
+        if config.init == "teacher":
+            net = slim_from(teacher, config.width)
+        else:
+            net = CRAFT(config.width)
+            if start_state is not None:
+                net.load_state_dict(start_state)
         del teacher
         net = net.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
@@ -331,8 +341,10 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    p.add_argument("--init", choices=("teacher", "random"), default=d.init,
-                   help="student's start: the teacher's strongest channels, or random")
+    p.add_argument("--init", default=d.init, metavar="teacher|random|WEIGHTS",
+                   help="student's start: the teacher's strongest channels (default), random, or a student's "
+                        "weights of the same width (e.g. an earlier run's student.safetensors: a fresh schedule "
+                        "from there)")
     args = p.parse_args(argv)
     config = DistillConfig(args.out, args.teacher, args.width, args.data, args.crop, args.crops_per_page, args.steps,
                            args.batch, args.lr, checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
