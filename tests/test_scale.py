@@ -103,6 +103,18 @@ def test_text_height_is_measured_on_text_of_known_size(height):
     assert inverted == measured
 
 
+def test_specks_on_a_big_page_do_not_shrink_the_measured_letters():
+    """A small receipt on a big, dusty scan (real SROIE 281: 11 px measured, letters ~45 px): only letters in lines count."""
+    page = np.full((4200, 3600), 255, np.uint8)
+    page[1500:2900, 1200:2400] = _text(45)[:1400, :1200]
+    rng = np.random.default_rng(0)
+    for y, x in zip(rng.integers(0, 4190, 3000), rng.integers(0, 3590, 3000)):  # dust: lone 5-8 px blobs
+        r = int(rng.integers(2, 4))
+        cv2.circle(page, (int(x), int(y)), r, 0, -1)
+    measured, letters = text_height(open_scan(page))
+    assert letters >= 30 and 0.75 * 45 <= measured <= 1.25 * 45
+
+
 def test_auto_scale_brings_letters_into_the_band_and_leaves_blank_pages_alone():
     low, high = BAND
     scale, info = auto_scale(open_scan(_text(60)))

@@ -3,7 +3,8 @@
 :func:`text_height` reads a few windows of the scan at full resolution (never
 the whole scan), binarises them (Otsu; white-on-black pages are flipped), and
 takes the median height of the connected components of ink that look like
-letters: not specks, not rules, not frames.  On printed text that is about the
+letters: not specks, not rules, not frames, and standing in a line beside
+another of their size (dust on a big page does not).  On printed text that is about the
 height of a lower-case letter with ascender (a word box is ~1.3x it).
 
 :func:`auto_scale` turns that height into the factor that brings it into
@@ -59,11 +60,42 @@ def letter_heights(rgb: np.ndarray) -> np.ndarray:
     if ink.mean() > 0.5:  # white text on black
         ink = 1 - ink
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    x, y = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     w, h, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
     limit = min(rgb.shape[:2]) / 4
     letter = ((h >= 4) & (h <= limit) & (area >= 8) & (w <= 4 * h) & (h <= 8 * w)
               & (area >= 0.12 * w * h))
-    return h[letter]
+    keep = np.nonzero(letter)[0]
+    return h[keep[_in_lines(x[keep], y[keep], w[keep], h[keep])]]
+
+
+def _in_lines(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Which boxes have a neighbour in their line: letters stand in words, specks and dust alone.
+
+    A neighbour is another box of 1/2-2x the height, at most one height apart
+    sideways, whose vertical middle is within half the height.  Without this,
+    on a big page whose text fills a small part (a receipt photographed on an
+    A4 scan) the paper's specks outnumber the letters and halve the height.
+    """
+    if len(h) < 2:
+        return np.zeros(len(h), bool)
+    order = np.argsort(x, kind="stable")
+    x, y, w, h = x[order], y[order], w[order], h[order]
+    right, middle = x + w, y + h / 2
+    found = np.zeros(len(h), bool)
+    reach = int(h.max())
+    for shift in range(1, len(h)):  # the boxes sorted by left edge: look ahead until none can be in reach
+        a, b = slice(0, len(h) - shift), slice(shift, None)
+        close = x[b] - right[a] <= np.maximum(h[a], h[b])
+        near = (close & (np.abs(middle[a] - middle[b]) <= np.minimum(h[a], h[b]) / 2)
+                & (h[b] <= 2 * h[a]) & (h[a] <= 2 * h[b]))
+        found[a] |= near
+        found[b] |= near
+        if not (x[b] - x[a] <= w[a] + reach).any():
+            break
+    out = np.zeros(len(h), bool)
+    out[order] = found
+    return out
 
 
 def text_height(scan) -> tuple[float | None, int]:
