@@ -228,3 +228,18 @@ def test_many_workers_on_overlapping_tiles_write_each_chunk_once(tmp_path):
     a, b = open_maps(serial), open_maps(path)
     for name in ("region", "affinity", "tiles_done"):
         assert np.array_equal(a[name][:], b[name][:]), name
+
+
+def test_component_peaks_equal_ndimage_maximum():
+    """The per-component highest region score, negative scores included, as scipy computes it."""
+    from scipy import ndimage
+
+    from bigocr.merge.label import _peaks
+
+    rng = np.random.default_rng(3)
+    region = (rng.random((300, 200)) * 2 - 0.5).astype(np.float32)
+    n, labels = cv2.connectedComponents((cv2.GaussianBlur(region, (0, 0), 1.5) > 0.5).astype(np.uint8))
+    n -= 1
+    assert n > 10
+    expected = ndimage.maximum(region, labels, index=np.arange(1, n + 1)).astype(np.float32)
+    assert np.array_equal(_peaks(region, labels, n), expected)
