@@ -266,11 +266,14 @@ def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
     if not data.is_dir():
         pytest.skip("no shared/data/real here")
     config = DistillConfig(str(tmp_path / "run"), data=f"{data}:train", width=0.25, crop=128, crops_per_page=3,
-                           steps=2, batch=2, checkpoint_every=1, limit_pages=2, warmup=1)
+                           steps=2, batch=2, checkpoint_every=1, limit_pages=2, warmup=1, large_crops=1)
     logged = []
     first = distill(config, log=logged.append)
     cached = sorted((tmp_path / "run" / "teacher").glob("*.npz"))
-    assert first["step"] == 2 and len(cached) == 2 and sum("teacher_page" in line for line in logged) == 2
+    assert first["step"] == 2 and len(cached) == 4 and sum("teacher_page" in line for line in logged) == 4
+    large = [np.load(f) for f in cached if f.name.endswith(".large.npz")]
+    assert len(large) == 2 and all(z["images"].shape == (1, 128, 128, 3) and z["maps"].shape == (1, 64, 64, 2)
+                                   for z in large)
     stamps = [f.stat().st_mtime_ns for f in cached]
     with pytest.raises(bigocr.ParameterError, match="other settings"):
         distill(DistillConfig(**{**config.__dict__, "lr": 1e-3}), log=logged.append)

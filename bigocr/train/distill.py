@@ -58,6 +58,7 @@ class DistillConfig:
     precision: str = "auto"
     limit_pages: int | None = None
     init: str = "teacher"
+    large_crops: int = 0  # extra crops per page with the letters enlarged LARGE times: headlines, titles
 
     def __post_init__(self):
         if self.crop % 32 or self.crop < 64:
@@ -157,9 +158,39 @@ def _crop_origins(gray: np.ndarray, crop: int, n: int, rng) -> list[tuple[int, i
     return inked + cands[len(cands) - n // 2:]
 
 
+#: How much larger than at the pipeline's scale the letters of the large-text crops are (uniform in this range).
+LARGE = (2.5, 5.0)
+
+
+def _large_crops(scan, factor: float, gray: np.ndarray, crop: int, n: int, rng) -> np.ndarray:
+    """``n`` crops of the page enlarged ``LARGE`` times beyond ``factor`` (where ``gray``, the page at ``factor``, has ink).
+
+    The pipeline brings body text into its band, but a headline on the same
+    page stays several times larger; the teacher handles such letters, and a
+    student that never saw them splits them into pieces.  Only the crop's
+    window is resampled, never the whole enlarged page.
+    """
+    from bigocr.tiler.scale import MAX_SCALE, scaled
+
+    out = []
+    for _ in range(n):
+        more = min(float(rng.uniform(*LARGE)), MAX_SCALE / factor)  # FUNSD's forms already run at 2-2.5x
+        side = int(crop / more) & ~1
+        if gray.shape[0] < side or gray.shape[1] < side:
+            continue
+        (y, x), = _crop_origins(gray, side, 1, rng)
+        big = scaled(scan, factor * more)
+        fy, fx = big.height / gray.shape[0], big.width / gray.shape[1]
+        y0, x0 = min(int(y * fy), big.height - crop) & ~1, min(int(x * fx), big.width - crop) & ~1
+        out.append(big.read(y0, y0 + crop, x0, x0 + crop))
+    return np.stack(out) if out else np.zeros((0, crop, crop, 3), np.uint8)
+
+
 def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
     """Phase 1: crops of the training pages at the pipeline's scale and the teacher's maps, one file per page.
 
+    With ``config.large_crops``, a second file per page (``*.large.npz``) holds
+    that many crops with the letters enlarged :data:`LARGE` times more.
     Returns the files (made now or found from an earlier run).
     """
     import cv2
@@ -178,27 +209,35 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
     for folder, split in folders(config.data):
         for k, (stem, image, _) in enumerate(truth_pages(folder, split, config.limit_pages)):
             file = folder_out / f"{folder.name}-{stem}.npz"
-            files.append(file)
-            if file.is_file():
+            large = file.with_suffix(".large.npz")
+            files += [file, large] if config.large_crops else [file]
+            if file.is_file() and (large.is_file() or not config.large_crops):
                 continue
             scan = open_scan(image)
             factor, _ = auto_scale(scan)
             work = scaled(scan, factor)
-            if work.height < c or work.width < c:
-                np.savez(file, images=np.zeros((0, c, c, 3), np.uint8),
-                         maps=np.zeros((0, c // 2, c // 2, 2), np.float16), scale=factor)
-                continue
             pixels = work.read(0, work.height, 0, work.width)
+            gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
             rng = np.random.default_rng([config.seed, k, len(stem)])
-            origins = _crop_origins(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), c, config.crops_per_page, rng)
-            images = np.stack([pixels[y:y + c, x:x + c] for y, x in origins])
-            maps = np.stack([np.stack(teacher(im), axis=-1) for im in images]).astype(np.float16)
-            tmp = file.with_suffix(".part.npz")
-            np.savez(tmp, images=images, maps=maps, scale=factor)
-            tmp.replace(file)
-            made += len(images)
-            log(json.dumps({"teacher_page": file.name, "scale": factor, "crops": len(images),
-                            "crops_per_s": round(made / (time.perf_counter() - t0), 2)}))
+            for target in ([file, large] if config.large_crops else [file]):
+                if target.is_file():
+                    continue
+                if target == large:
+                    images = _large_crops(scan, factor, gray, c, config.large_crops,
+                                          np.random.default_rng([config.seed, k, len(stem), 1]))
+                elif work.height >= c and work.width >= c:
+                    images = np.stack([pixels[y:y + c, x:x + c]
+                                       for y, x in _crop_origins(gray, c, config.crops_per_page, rng)])
+                else:
+                    images = np.zeros((0, c, c, 3), np.uint8)
+                maps = (np.stack([np.stack(teacher(im), axis=-1) for im in images]).astype(np.float16) if len(images)
+                        else np.zeros((0, c // 2, c // 2, 2), np.float16))
+                tmp = target.with_suffix(".part.npz")
+                np.savez(tmp, images=images, maps=maps, scale=factor)
+                tmp.replace(target)
+                made += len(images)
+                log(json.dumps({"teacher_page": target.name, "scale": factor, "crops": len(images),
+                                "crops_per_s": round(made / max(1e-9, time.perf_counter() - t0), 2)}))
     if not files:
         raise ParameterError(f"{config.data}: no pages with truth there")
     return files
@@ -219,6 +258,7 @@ def _held_out(name: str) -> bool:
     """One page in twenty (by a hash of its name) measures the student's loss and is never trained on."""
     import hashlib
 
+    name = name.replace(".large.npz", ".npz")  # a page's large-text crops go where its other crops go
     return int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 20 == 0
 
 
@@ -341,6 +381,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--large-crops", type=int, default=d.large_crops, metavar="N",
+                   help="also N crops per page with the letters enlarged 2.5-5x beyond the pipeline's scale "
+                        "(headlines and titles; default: %(default)s)")
     p.add_argument("--init", default=d.init, metavar="teacher|random|WEIGHTS",
                    help="student's start: the teacher's strongest channels (default), random, or a student's "
                         "weights of the same width (e.g. an earlier run's student.safetensors: a fresh schedule "
@@ -348,7 +391,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     config = DistillConfig(args.out, args.teacher, args.width, args.data, args.crop, args.crops_per_page, args.steps,
                            args.batch, args.lr, checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
-                           precision=args.precision, init=args.init)
+                           precision=args.precision, init=args.init, large_crops=args.large_crops)
     result = distill(config, log=lambda s: print(s, flush=True))
     print(json.dumps(result))
     return 0
