@@ -33,10 +33,11 @@ quality
     fp32) find at IoU >= 0.9.
 
 student
-    A slim student (``--student``, from ``bigocr distill``) beside its teacher
-    (``--weights``): the network alone on one 1536 x 1536 tile at the default
-    precision, then end to end (``bigocr run``'s defaults: scale auto, text
-    read, a separate process each, wall time) on a mosaic of real eval pages,
+    A slim student (``--student``, default ``craft-student``, from ``bigocr
+    distill``) beside its teacher (``--weights``, default ``craft-mlt-25k``):
+    the network alone on one 1536 x 1536 tile at the default precision, then
+    end to end (``bigocr run``'s defaults: scale auto, a separate process
+    each, wall time; text read, then boxes only) on a mosaic of real eval pages,
     with the H-mean of each against the mosaic's truth.  MP/s are scan
     megapixels per second.
 
@@ -292,14 +293,14 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
     return out
 
 
-def bench_student(args, weights: Path, tmp: Path) -> dict:
+def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
     from bigocr.detector.infer import CraftDetector
     from bigocr.evaluate import match
 
     side = 512 if args.quick else 1536
     tile = np.full((side, side, 3), 255, np.uint8)
     tile[::40, :, :] = 0
-    nets = [("teacher " + weights.name, weights), ("student " + Path(args.student).name, Path(args.student))]
+    nets = [("teacher " + weights.name, weights), ("student " + student.name, student)]
     figures, rows = {"tile": side, "runs": []}, []
     for name, path in nets:
         det = CraftDetector.from_files(path, device="cpu")
@@ -320,20 +321,22 @@ def bench_student(args, weights: Path, tmp: Path) -> dict:
     ignore = [t["ignore"] for t in truth["words"]]
     megapixels = truth["width"] * truth["height"] / 1e6
     rows = []
-    for name, path in nets:
-        out = tmp / f"run-{len(rows)}"
-        run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "--weights", str(path), "-q",
-                     "--no-preview"])
-        found, _ = _words_json(out)
-        counts = match(found, boxes, ignore)
-        figures["runs"].append({"run": name, "seconds": round(run["wall_s"], 1), "peak_mb": round(run["peak_rss_mb"]),
-                                "mp_per_s": round(megapixels / run["wall_s"], 3), "h": round(counts.hmean, 4)})
-        rows.append([name, run["wall_s"], megapixels / run["wall_s"], counts.hmean])
-    rows[1].append(rows[0][1] / rows[1][1])
-    rows[0].append(1.0)
-    table(f"student: bigocr run (scale auto, text read) on a {truth['width']} x {truth['height']} mosaic of "
-          f"{len(truth['pages'])} real eval pages ({megapixels:.1f} MP)", ["run", "seconds", "MP/s", "H", "x teacher"],
-          rows)
+    for extra, what in (([], "text read"), (["--no-text"], "boxes only")):
+        for name, path in nets:
+            out = tmp / f"run-{len(rows)}"
+            run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "--weights", str(path),
+                         "-q", "--no-preview", *extra])
+            found, _ = _words_json(out)
+            counts = match(found, boxes, ignore)
+            figures["runs"].append({"run": f"{name}, {what}", "seconds": round(run["wall_s"], 1),
+                                    "peak_mb": round(run["peak_rss_mb"]), "mp_per_s": round(megapixels / run["wall_s"], 3),
+                                    "h": round(counts.hmean, 4)})
+            rows.append([f"{name}, {what}", run["wall_s"], megapixels / run["wall_s"], counts.hmean])
+        rows[-1].append(rows[-2][1] / rows[-1][1])
+        rows[-2].append(1.0)
+    table(f"student: bigocr run (scale auto) on a {truth['width']} x {truth['height']} mosaic of "
+          f"{len(truth['pages'])} real eval pages ({megapixels:.1f} MP), process start included",
+          ["run", "seconds", "MP/s", "H", "x teacher"], rows)
     return figures
 
 
@@ -432,7 +435,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"),
                         help="real scans with truth, for the mosaic")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bigocr sample scan")
-    parser.add_argument("--student", help="a slim CRAFT from bigocr distill, for the student section")
+    parser.add_argument("--student", help="a slim CRAFT from bigocr distill, for the student section (default: "
+                                           "craft-student; its teacher: --weights, default craft-mlt-25k)")
     parser.add_argument("--quick", action="store_true", help="small scans: a smoke test of this script")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/bench.json"), help="figures go here")
     args = parser.parse_args(argv)
@@ -464,9 +468,10 @@ def main(argv=None) -> int:
         if "cpu" in sections:
             report["network"] = bench_network(args, weights, tmp)
         if "student" in sections:
-            if not args.student or weights is None:
-                parser.error("the student section needs --student (and teacher weights)")
-            report["student"] = bench_student(args, weights, tmp)
+            from bigocr.detector.download import resolve_weights
+
+            teacher = Path(resolve_weights(args.weights or "craft-mlt-25k"))
+            report["student"] = bench_student(args, teacher, Path(resolve_weights(args.student or "craft-student")), tmp)
         if "quality" in sections:
             if weights is None:
                 print(f"\n## quality: skipped: it needs trained weights ({said})")
