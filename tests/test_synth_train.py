@@ -379,3 +379,19 @@ def test_weights_halved_for_shipping_load_and_give_the_same_maps(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"\0" * 16)
     with pytest.raises(bigocr.WeightsError):
         to_half(tmp_path / "x.safetensors", tmp_path / "y.safetensors")
+
+
+def test_large_letter_crops_are_whole_crops_even_on_a_tiny_page():
+    """Crops with letters 2.5-5x larger: crop-sized wherever they fit, none where the page is too small."""
+    from bigocr.tiler.scan import open_scan
+    from bigocr.train.distill import LARGE, _large_crops
+
+    page = np.full((100, 90, 3), 255, np.uint8)
+    page[40:60, 10:80] = 0
+    for seed in range(8):
+        out = _large_crops(open_scan(page), 1.0, page[..., 0], 384, 3, np.random.default_rng(seed))
+        assert out.dtype == np.uint8 and out.shape[1:] == (384, 384, 3) and len(out) <= 3
+    big = np.full((2000, 1500, 3), 255, np.uint8)
+    big[::50, :, :] = 0
+    out = _large_crops(open_scan(big), 1.0, big[..., 0], 128, 4, np.random.default_rng(0))
+    assert out.shape == (4, 128, 128, 3) and LARGE[0] > 1

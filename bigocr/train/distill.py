@@ -180,6 +180,8 @@ def _large_crops(scan, factor: float, gray: np.ndarray, crop: int, n: int, rng) 
             continue
         (y, x), = _crop_origins(gray, side, 1, rng)
         big = scaled(scan, factor * more)
+        if big.height < crop or big.width < crop:  # rounding on a page about one crop high or wide
+            continue
         fy, fx = big.height / gray.shape[0], big.width / gray.shape[1]
         y0, x0 = min(int(y * fy), big.height - crop) & ~1, min(int(x * fx), big.width - crop) & ~1
         out.append(big.read(y0, y0 + crop, x0, x0 + crop))
