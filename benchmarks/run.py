@@ -198,11 +198,29 @@ def bench_plans(args, margin: int, margin_source: str) -> dict:
 
 # -- cpu: the network alone ----------------------------------------------------------------------
 
+def _lined_tile(side: int) -> np.ndarray:
+    """A white ``side`` x ``side`` tile with a black line every 40 px: what the network timings run on."""
+    tile = np.full((side, side, 3), 255, np.uint8)
+    tile[::40, :, :] = 0
+    return tile
+
+
+def _network_seconds(path: Path, tile: np.ndarray, precision: str = "auto") -> tuple[str, float]:
+    """``(precision as resolved, seconds)`` of one pass of the network in ``path`` over ``tile``, after a warm-up."""
+    from bigocr.detector.infer import CraftDetector
+
+    det = CraftDetector.from_files(path, device="cpu", precision=precision)
+    det(tile[:256, :256])  # load and warm up
+    t0 = time.perf_counter()
+    det(tile)
+    return det.precision, time.perf_counter() - t0
+
+
 def bench_network(args, weights: Path | None, tmp: Path) -> dict:
     import torch
 
     from bigocr.detector import CRAFT, save_weights
-    from bigocr.detector.infer import CraftDetector, fast_bf16
+    from bigocr.detector.infer import fast_bf16
 
     torch.manual_seed(0)
     nets = [("full CRAFT, speed only (fresh init)",
@@ -210,18 +228,13 @@ def bench_network(args, weights: Path | None, tmp: Path) -> dict:
     if weights is not None:
         nets.insert(0, (f"weights {weights.name}", weights))
     side = 512 if args.quick else 1536
-    tile = np.full((side, side, 3), 255, np.uint8)
-    tile[::40, :, :] = 0
+    tile = _lined_tile(side)
     rows, figures = [], {"tile": side, "torch_threads": torch.get_num_threads(), "bf16_fast": fast_bf16("cpu"),
                          "runs": []}
     for name, path in nets:
         base = None
         for precision in ("fp32", "bf16"):
-            det = CraftDetector.from_files(path, device="cpu", precision=precision)
-            det(tile[:256, :256])  # load and warm up
-            t0 = time.perf_counter()
-            det(tile)
-            seconds = time.perf_counter() - t0
+            _, seconds = _network_seconds(path, tile, precision)
             base = base or seconds
             mps = side * side / 1e6 / seconds
             figures["runs"].append({"network": name, "precision": precision, "seconds": round(seconds, 3),
@@ -294,22 +307,16 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
 
 
 def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
-    from bigocr.detector.infer import CraftDetector
     from bigocr.evaluate import match
 
     side = 512 if args.quick else 1536
-    tile = np.full((side, side, 3), 255, np.uint8)
-    tile[::40, :, :] = 0
+    tile = _lined_tile(side)
     nets = [("teacher " + weights.name, weights), ("student " + student.name, student)]
     figures, rows = {"tile": side, "runs": []}, []
     for name, path in nets:
-        det = CraftDetector.from_files(path, device="cpu")
-        det(tile[:256, :256])
-        t0 = time.perf_counter()
-        det(tile)
-        seconds = time.perf_counter() - t0
-        figures["runs"].append({"network": name, "precision": det.precision, "seconds": round(seconds, 3)})
-        rows.append([name, det.precision, seconds, side * side / 1e6 / seconds])
+        precision, seconds = _network_seconds(path, tile)
+        figures["runs"].append({"network": name, "precision": precision, "seconds": round(seconds, 3)})
+        rows.append([name, precision, seconds, side * side / 1e6 / seconds])
     rows[1].append(rows[0][2] / rows[1][2])
     rows[0].append(1.0)
     table(f"student: the network on one {side} x {side} tile", ["network", "precision", "seconds", "MP/s",

@@ -249,8 +249,8 @@ def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
             _, state = read_weights(weights.path, weights.network)
             net = _new_network(weights.network, weights.width, weights.charset)
             net.load_state_dict(state, strict=True)
-            net = fuse_batch_norm(net.eval())
-            # channels_last: oneDNN's and cuDNN's fast layout (bf16 on AMX needs it)
-            net.eval().to(device, memory_format=torch.channels_last)
+            # eval: batch norms folded into the convolutions; channels_last: oneDNN's and cuDNN's fast
+            # layout (bf16 on AMX needs it)
+            net = fuse_batch_norm(net.eval()).to(device, memory_format=torch.channels_last)
             _CACHE[key] = net
     return net

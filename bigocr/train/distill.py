@@ -212,8 +212,9 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
         for k, (stem, image, _) in enumerate(truth_pages(folder, split, config.limit_pages)):
             file = folder_out / f"{folder.name}-{stem}.npz"
             large = file.with_suffix(".large.npz")
-            files += [file, large] if config.large_crops else [file]
-            if file.is_file() and (large.is_file() or not config.large_crops):
+            targets = [file, large] if config.large_crops else [file]
+            files += targets
+            if all(t.is_file() for t in targets):
                 continue
             scan = open_scan(image)
             factor, _ = auto_scale(scan)
@@ -221,7 +222,7 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
             pixels = work.read(0, work.height, 0, work.width)
             gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
             rng = np.random.default_rng([config.seed, k, len(stem)])
-            for target in ([file, large] if config.large_crops else [file]):
+            for target in targets:
                 if target.is_file():
                     continue
                 if target == large:
