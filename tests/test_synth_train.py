@@ -115,6 +115,25 @@ def test_training_resumes_exactly(tmp_path):
     assert not (tmp_path / "a" / "train.lock").exists()
 
 
+def test_fine_tuning_keeps_the_batch_norm_statistics_and_training_from_scratch_learns_them(tmp_path):
+    from bigocr.detector import save_weights
+
+    torch.manual_seed(1)
+    init = save_weights(CRAFT(0.125), tmp_path / "init.safetensors", name="init").path
+    _, start = read_weights(init)
+    common = dict(steps=2, batch=2, crop=64, width=0.125, warmup=1, log_every=1, device="cpu")
+    for folder, config in (("tuned", {"init": str(init)}), ("scratch", {"seed": 1})):
+        train(TrainConfig(out=str(tmp_path / folder), **common, **config), log=lambda s: None)
+    tuned, scratch = CRAFT(0.125), CRAFT(0.125)
+    load_checkpoint(tmp_path / "tuned" / "step-00000002", tuned)
+    load_checkpoint(tmp_path / "scratch" / "step-00000002", scratch)
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert len(stats) > 30
+    assert all(torch.equal(tuned.state_dict()[k], start[k]) for k in stats)  # frozen
+    assert not torch.equal(tuned.state_dict()["basenet.slice1.0.weight"], start["basenet.slice1.0.weight"])  # learns
+    assert not all(torch.equal(scratch.state_dict()[k], start[k]) for k in stats)
+
+
 def test_a_run_folder_in_use_is_refused(tmp_path):
     import subprocess
 
@@ -395,3 +414,19 @@ def test_large_letter_crops_are_whole_crops_even_on_a_tiny_page():
     big[::50, :, :] = 0
     out = _large_crops(open_scan(big), 1.0, big[..., 0], 128, 4, np.random.default_rng(0))
     assert out.shape == (4, 128, 128, 3) and LARGE[0] > 1
+
+
+def test_region_truth_is_as_wide_as_the_published_crafts_own_maps():
+    """Fine-tuning on truth narrower than the network's maps shrinks its blobs until words fall apart."""
+    from bigocr.pipeline import resolve_detector
+
+    detector, _ = resolve_detector("craft-mlt-25k", device="cpu")
+    mean = np.array([0.485, 0.456, 0.406])[:, None, None] * 255
+    std = np.array([0.229, 0.224, 0.225])[:, None, None] * 255
+    truth = found = 0.0
+    for i in range(0, 12, 3):
+        image, region, _, _ = SynthCrops(seed=0, crop=384)[i]
+        pixels = np.clip(image.numpy() * std + mean, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+        truth += float((region.numpy() > 0.4).mean())
+        found += float((detector(np.ascontiguousarray(pixels))[0] > 0.4).mean())
+    assert 0.75 < truth / found < 1.33

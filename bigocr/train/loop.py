@@ -153,6 +153,8 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
                                          pin_memory=config.device.startswith("cuda"))
     use_amp = config.amp and fast_bf16(config.device)
     model.train()
+    if config.init:
+        freeze_batch_norm(model)
     t_start = time.perf_counter()
     t_log, loss_sum, seen = t_start, 0.0, 0
     step, loss_value, last_ckpt = start, None, ckpt
@@ -186,6 +188,21 @@ def _train(config: TrainConfig, out: Path, log) -> dict:
             log(json.dumps({"stopped": "max_minutes", "step": step}))
             break
     return {"step": step, "loss": loss_value, "checkpoint": str(last_ckpt)}
+
+
+def freeze_batch_norm(model: torch.nn.Module) -> int:
+    """Keep ``model``'s batch norms on the statistics they were trained with (eval mode); returns how many.
+
+    Fine-tuning: batches of a few crops of paper would otherwise rewrite the
+    running means and variances the published network learnt on big batches of
+    photos.  Measured: 200 steps of batch 4 moved them by 45 % on average (the
+    convolutions by 1.3 %) and the exported model fell from H 0.924 to 0.435 on
+    VD-SBB.  Their scales and shifts still learn.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.eval()
+    return len(norms)
 
 
 def _weak_crops(config: TrainConfig, out: Path, log) -> WeakCrops:
