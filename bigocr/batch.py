@@ -99,7 +99,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
                  margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
-                 text: bool = False, recognizer=None) -> list[BatchItem]:
+                 coarse: float | None = None, text: bool = False, recognizer=None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -127,7 +127,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         One per page, in input order.  A scan that cannot be read gets one
         ``failed`` item; the batch goes on past it.
     """
-    from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, default_scale,
+    from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, default_coarse,
+                                 default_scale,
                                  resolve_detector, resolve_reader, with_margin)
 
     sources = [str(s) for s in sources] + (read_list(list_file) if list_file is not None else [])
@@ -135,14 +136,14 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         raise ParameterError("no scans given: pass SCAN... or --list FILE")
     if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
         raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale, coarse)
     formats = parse_formats(formats)
     resources = _resources(resources, scheduler, device)
     root = OutDir(out_dir)
     root.check()
     root.mkdir()
     det, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler), precision=precision)
-    params = replace(params, scale=default_scale(params.scale, det))
+    params = replace(params, scale=default_scale(params.scale, det), coarse=default_coarse(params.coarse, det))
     run_device = getattr(det, "device", None)
     reader, model = resolve_reader(text, recognizer, device, model, precision)
     if params.invert == "both":

@@ -71,6 +71,18 @@ def _unit_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def coarse_arg(text: str) -> float:
+    """``--coarse``'s argparse type (also ``bigocr eval``'s)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor such as 0.25, or 0 for no headline pass, got {text!r}") \
+            from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a factor from 0 (no headline pass) to below 1, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors: what is wrong and where help is."""
 
@@ -86,14 +98,18 @@ def _job_options(cmd) -> None:
                      help="resample the scan by FACTOR, tile by tile, before detection (0.5 halves it); auto: "
                           "from the scan's text height, to where the network sees best; boxes stay in scan "
                           "pixels (default: auto with CRAFT weights)")
+    cmd.add_argument("--coarse", type=coarse_arg, default=None, metavar="FACTOR",
+                     help="headline pass: detect again at FACTOR times the scale, where text 3-6x the body's height "
+                          "is seen whole, and keep its tall words (default: 0.25 with CRAFT weights; 0: off)")
     cmd.add_argument("--tiling", choices=("thirds", "grid"), default="thirds",
                      help="thirds (default): recursive half-size thirds; grid: a flat grid, each tile reading "
                           "a context margin around the core it owns (fewer pixels)")
     cmd.add_argument("--margin", type=_positive_int, metavar="PX",
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
-                     help="CRAFT weights: craft-mlt-25k (default: the published CRAFT, installed with bigocr), "
-                          "craft-student (bigocr's slim CRAFT, faster), a reference .pth or a bigocr .safetensors")
+                     help="CRAFT weights: craft-student (default: bigocr's slim CRAFT, several times faster), "
+                          "craft-mlt-25k (the published CRAFT, installed with bigocr; the default with --refiner), "
+                          "a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")
     cmd.add_argument("--no-text", dest="text", action="store_false",
                      help="find the words' boxes only; do not read them")
@@ -252,7 +268,7 @@ def _cmd_run(args) -> int:
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
         resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
-        scale=args.scale, text=args.text, recognizer=args.recognizer,
+        scale=args.scale, coarse=args.coarse, text=args.text, recognizer=args.recognizer,
     )
     if not args.quiet:
         run = result.run
@@ -299,8 +315,8 @@ def _cmd_batch(args) -> int:
         device=args.device, force=args.force, progress=not args.quiet and sys.stderr.isatty(),
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
-        tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, text=args.text,
-        recognizer=args.recognizer,
+        tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, coarse=args.coarse,
+        text=args.text, recognizer=args.recognizer,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:

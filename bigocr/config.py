@@ -45,6 +45,11 @@ class Params:
         (:func:`bigocr.tiler.textsize.auto_scale`).  ``max_side`` and ``margin``
         are in working pixels.  None: not chosen yet (the pipeline makes it
         ``"auto"`` for CRAFT weights, 1 for other detectors).
+    coarse : float or None
+        The headline pass: the scan is detected once more at ``coarse`` times
+        ``scale``, and its tall words replace the pieces the first pass made of
+        them (:mod:`bigocr.merge.coarse`); 0: no second pass.  None: not chosen
+        yet (the pipeline makes it 0.25 for CRAFT weights, 0 for other detectors).
     """
 
     max_side: int = 2560
@@ -56,6 +61,7 @@ class Params:
     tiling: str = "thirds"
     margin: int | None = None
     scale: float | str | None = 1.0
+    coarse: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
@@ -73,6 +79,9 @@ class Params:
             from bigocr.tiler.scale import check_scale
 
             object.__setattr__(self, "scale", check_scale(self.scale))
+        if self.coarse is not None and (not isinstance(self.coarse, (int, float)) or isinstance(self.coarse, bool)
+                                        or not 0 <= self.coarse < 1):
+            raise ParameterError(f"coarse must be a factor from 0 (no headline pass) to below 1, got {self.coarse!r}")
         if self.invert not in INVERT_MODES:
             raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
 

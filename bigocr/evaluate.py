@@ -398,6 +398,7 @@ def read_source(folder: Path, read_crops, *, charset: str | None, split: str = "
 
 def _boxes_key(args, model: dict, path: Path) -> tuple[Path, dict]:
     identity = {"image": Path(path).name, "weights": model.get("sha256"), "scale": str(args.scale),
+                "coarse": args.coarse,
                 "tiling": args.tiling, "max_side": args.max_side, "precision": model.get("precision")}
     return Path(args.boxes_cache) / Path(path).parent.name / f"{Path(path).stem}.json", identity
 
@@ -466,14 +467,14 @@ def main(argv=None) -> int:
     """``bigocr eval``: see ``bigocr eval --help``."""
     import argparse
 
-    from bigocr.cli import scale_arg
+    from bigocr.cli import coarse_arg, scale_arg
 
     p = argparse.ArgumentParser(prog="bigocr eval", description="Precision, recall and H-mean on real scans.")
     p.add_argument("--data", default="../shared/data/real", help="folder with one subfolder per source")
     p.add_argument("--sources", default="funsd,sroie,vdsbb")
     p.add_argument("--split", default="eval", choices=("eval", "train", "all"))
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-mlt-25k)")
+    who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-student)")
     who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
     who.add_argument("--truth-words", action="store_true",
                      help="use the true word boxes (with --lines: measures the line grouping alone)")
@@ -493,6 +494,8 @@ def main(argv=None) -> int:
                         "in one pass (the baseline that shrinks)")
     p.add_argument("--scale", type=scale_arg, default="auto", metavar="FACTOR|auto",
                    help="bigocr's --scale (default: auto, as bigocr run)")
+    p.add_argument("--coarse", type=coarse_arg, metavar="FACTOR",
+                   help="bigocr's --coarse, the headline pass (default: as bigocr run; 0: off)")
     p.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
@@ -543,8 +546,8 @@ def main(argv=None) -> int:
                     reading["seconds"] += time.perf_counter() - t0
                 else:
                     result = bigocr.detect(path, detector=detector, max_side=args.max_side,
-                                           scheduler="synchronous", scale=scale, tiling=args.tiling, margin=margin,
-                                           text=args.text, recognizer=reader)
+                                           scheduler="synchronous", scale=scale, coarse=args.coarse,
+                                           tiling=args.tiling, margin=margin, text=args.text, recognizer=reader)
                     reading["seconds"] += result.timings.get("recognize", 0.0)
                     _keep_boxes(args, model, path, result.words)
                 reading["words"] += len(result.words) if args.text else 0

@@ -33,12 +33,13 @@ from bigocr.detector.infer import CraftDetector, InvertBoth
 from bigocr.errors import OutputError, ParameterError
 from bigocr.layout import analyse_layout
 from bigocr.merge.boxes import extract_words
+from bigocr.merge.coarse import COARSE, MIN_HEIGHT, headlines, merge_coarse
 from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
 from bigocr.result import Result
 from bigocr.tiler.plan import TilePlan, make_plan
-from bigocr.tiler.scale import scaled
+from bigocr.tiler.scale import MIN_SCALE, scaled
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, Scan, open_scan
 from bigocr.writers import FORMATS, parse_formats, write_outputs
 
@@ -50,6 +51,8 @@ log = logging.getLogger("bigocr")
 LABEL_BLOCK = 2048
 #: Where a scan with huge strips is decoded once (in OUT, so that every worker reads it; removed at the end).
 CACHE_NAME = "scan-cache.zarr"
+#: The headline pass's maps while a run makes them (a sixteenth of maps.zarr's pixels; removed at the end).
+COARSE_NAME = "coarse.zarr"
 #: Where the readings of each group of words are kept while a run reads (resume point; removed at the end).
 TEXT_PARTS = "text-parts"
 
@@ -67,7 +70,7 @@ def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool
     if detector is None:
         from bigocr.detector import default_weights
 
-        detector = default_weights()
+        detector = default_weights(refiner=refiner is not None)
     from bigocr.detector.download import resolve_weights
 
     detector = resolve_weights(detector)
@@ -92,6 +95,13 @@ def default_scale(scale, detector):
     return "auto" if isinstance(detector, CraftDetector) else 1.0
 
 
+def default_coarse(coarse, detector):
+    """``coarse`` as given, or for None: the headline pass (:data:`COARSE`) for CRAFT weights, none for any other."""
+    if coarse is not None:
+        return coarse
+    return COARSE if isinstance(detector, CraftDetector) else 0.0
+
+
 def resolve_reader(text: bool, recognizer, device: str, model: dict, precision: str = "auto") -> tuple[object, dict]:
     """The recognizer to run (None without ``text``) and ``model`` with its identity under ``"recognizer"``."""
     if not text:
@@ -105,7 +115,7 @@ def resolve_reader(text: bool, recognizer, device: str, model: dict, precision: 
 
 
 #: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
-OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", "preview.png", "heatmap-region.png", "heatmap-affinity.png",
+OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", COARSE_NAME, "preview.png", "heatmap-region.png", "heatmap-affinity.png",
                 CACHE_NAME, TEXT_PARTS)
 
 def _fingerprint(scan: Scan) -> dict:
@@ -434,6 +444,17 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         if work is not scan:  # working pixels to scan pixels
             words = [replace(w, box=work.to_scan(w.box),
                              polygon=None if w.polygon is None else work.to_scan(w.polygon)) for w in words]
+        t_coarse = time.perf_counter()
+        if params.coarse:
+            store = out.zarr_store(COARSE_NAME) if out is not None else str(Path(tmp_dir) / COARSE_NAME)
+            coarse = _coarse_words(scan, params, runner, store)
+            tall = headlines(scan, coarse, MIN_HEIGHT / params.scale)
+            fine = len(words)
+            words = merge_coarse(words, tall)
+            log.info("headline pass at scale %.4g: %d words, %d headlines, in %.1f s; %d words became %d",
+                     params.scale * params.coarse, len(coarse), len(tall), time.perf_counter() - t_coarse, fine,
+                     len(words))
+        t_layout = time.perf_counter()
         order, layout = analyse_layout([w.box for w in words]).renumbered()
         words = [words[i] for i in order]
         log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
@@ -457,7 +478,8 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         "detect": float(np.sum([r["detect"] for r in reports])),
         "write": float(np.sum([r["write"] for r in reports])),
         "label": t_boxes - t_label,
-        "boxes": t_end - t_boxes,
+        "boxes": t_coarse - t_boxes + t_end - t_layout,
+        "coarse": t_layout - t_coarse,
         **({"recognize": t_read} if job.read else {}),
     }
     result = Result(
@@ -484,12 +506,41 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
     return result
 
 
+def _coarse_words(scan, params: Params, runner: _Runner, store) -> list:
+    """The words of the headline pass: ``scan`` detected at ``coarse`` times the scale, boxes in scan pixels."""
+    scale = max(MIN_SCALE, params.scale * params.coarse)
+    work = scaled(scan, scale)
+    if min(work.height, work.width) < 32:  # nothing a headline could be read from
+        return []
+    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin)
+    attrs = {"bigocr": {"pass": "coarse", "complete": False, "map_scale": 2 / scale, "scale": scale, "axes": "yx",
+                        "plan": plan.summary()}}
+    try:
+        group = create_maps(store, plan, attrs)
+    except OSError as exc:
+        raise OutputError(f"{store}: cannot write the headline pass's maps: {exc.strerror or exc}") from None
+    runner.run(work, plan.tiles, store, lambda report: None)
+    block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
+    comps = label_components(group["region"], group["affinity"], low_text=params.low_text,
+                             link_threshold=params.link_threshold, block=block)
+    words = extract_words(group["region"], group["affinity"], comps, text_threshold=params.text_threshold,
+                          low_text=params.low_text, link_threshold=params.link_threshold, poly=params.poly,
+                          block=block)
+    attrs["bigocr"]["complete"] = True
+    group.attrs.update(attrs)
+    if work is scan:
+        return words
+    return [replace(w, box=work.to_scan(w.box), polygon=None if w.polygon is None else work.to_scan(w.polygon))
+            for w in words]
+
+
 def _write_results(result: Result, out: OutDir, formats) -> None:
     """Write the outputs (``words.json`` last), then drop what only an unfinished run needs."""
     try:
         written = write_outputs(result, out, formats)
         log.info("wrote %s", ", ".join(str(p) for p in written))
         out.remove(CACHE_NAME)
+        out.remove(COARSE_NAME)
         out.remove(TEXT_PARTS)
     except OSError as exc:
         raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
@@ -538,7 +589,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None,
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
            resources=None, tiling: str = "thirds", margin: int | None = None, precision: str = "auto",
-           scale: float | str | None = None, text: bool = False, recognizer=None) -> Result:
+           scale: float | str | None = None, coarse: float | None = None, text: bool = False,
+           recognizer=None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -555,6 +607,12 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         letters land in the size band where CRAFT measured best (see the
         README).  None (default): ``"auto"`` for CRAFT weights, 1 for a
         callable detector (the band is CRAFT's).
+    coarse : float or None
+        The headline pass: the scan is detected again at ``coarse`` times the
+        scale (a sixteenth of the work at 0.25), where text three to six times
+        the body's height is in the band; its tall words replace the pieces
+        the first pass made of them.  0: no second pass.  None (default): 0.25
+        for CRAFT weights, 0 for a callable detector.
     detector : None, str, Path or callable
         None for the default weights; a weights file (reference ``.pth`` or
         bigocr ``.safetensors``); or a callable ``detector(tile) -> (region,
@@ -654,7 +712,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     >>> result.words[0].box                                     # doctest: +SKIP
     array([[412., 388.], [590., 388.], [590., 431.], [412., 431.]], dtype=float32)
     """
-    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale)
+    params = Params(max_side, text_threshold, link_threshold, low_text, poly, invert, tiling, margin, scale, coarse)
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ParameterError(f"threads must be a positive integer, got {threads!r}")
     formats = parse_formats(formats)
@@ -665,7 +723,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     detector, model = resolve_detector(detector, refiner, device, resolve=not _on_cluster(scheduler),
                                        precision=precision)
     log.info("detector: %s", model.get("name"))
-    params = replace(params, scale=default_scale(params.scale, detector))
+    params = replace(params, scale=default_scale(params.scale, detector),
+                     coarse=default_coarse(params.coarse, detector))
     reader, model = resolve_reader(text, recognizer, device, model, precision)
     run_device = getattr(detector, "device", None)
     if params.invert == "both":

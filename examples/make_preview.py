@@ -2,8 +2,8 @@
 
     python examples/make_preview.py
 
-It runs the whole pipeline with the default models (the published CRAFT at
-``--scale auto``, then the English recognizer) on examples/sample.tif and
+It runs the whole pipeline with the default models (``craft-student`` at
+``--scale auto`` with the headline pass, then the ``auto`` recognizer) on examples/sample.tif and
 shrinks the preview.png it writes: words red, lines green, blocks blue and
 numbered in reading order.  It also prints the first lines of text read.
 """

