@@ -115,8 +115,8 @@ def resolve_reader(text: bool, recognizer, device: str, model: dict, precision: 
 
 
 #: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
-OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", COARSE_NAME, "preview.png", "heatmap-region.png", "heatmap-affinity.png",
-                CACHE_NAME, TEXT_PARTS)
+OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", COARSE_NAME, "preview.png", "heatmap-region.png",
+                "heatmap-affinity.png", CACHE_NAME, TEXT_PARTS)
 
 def _fingerprint(scan: Scan) -> dict:
     """What tells a changed scan: size and modification time of a file, a hash of an array."""
@@ -432,7 +432,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         t_tiles = time.perf_counter()
         reports = runner.run(work, todo, maps, on_tile)
         t_label = time.perf_counter()
-        block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
+        block = _label_block(plan)
         region, affinity = group["region"], group["affinity"]
         comps = label_components(region, affinity, low_text=params.low_text, link_threshold=params.link_threshold,
                                  block=block)
@@ -441,9 +441,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
                  len(comps), t_boxes - t_label)
         words = extract_words(region, affinity, comps, text_threshold=params.text_threshold, low_text=params.low_text,
                               link_threshold=params.link_threshold, poly=params.poly, block=block)
-        if work is not scan:  # working pixels to scan pixels
-            words = [replace(w, box=work.to_scan(w.box),
-                             polygon=None if w.polygon is None else work.to_scan(w.polygon)) for w in words]
+        words = _in_scan_pixels(words, work, scan)
         t_coarse = time.perf_counter()
         if params.coarse:
             store = out.zarr_store(COARSE_NAME) if out is not None else str(Path(tmp_dir) / COARSE_NAME)
@@ -520,7 +518,7 @@ def _coarse_words(scan, params: Params, runner: _Runner, store) -> list:
     except OSError as exc:
         raise OutputError(f"{store}: cannot write the headline pass's maps: {exc.strerror or exc}") from None
     runner.run(work, plan.tiles, store, lambda report: None)
-    block = tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
+    block = _label_block(plan)
     comps = label_components(group["region"], group["affinity"], low_text=params.low_text,
                              link_threshold=params.link_threshold, block=block)
     words = extract_words(group["region"], group["affinity"], comps, text_threshold=params.text_threshold,
@@ -528,6 +526,16 @@ def _coarse_words(scan, params: Params, runner: _Runner, store) -> list:
                           block=block)
     attrs["bigocr"]["complete"] = True
     group.attrs.update(attrs)
+    return _in_scan_pixels(words, work, scan)
+
+
+def _label_block(plan: TilePlan) -> tuple[int, int]:
+    """Map pixels labelled at a time: about :data:`LABEL_BLOCK`, in whole chunks."""
+    return tuple(c * max(1, LABEL_BLOCK // c) for c in plan.chunks)
+
+
+def _in_scan_pixels(words: list, work, scan) -> list:
+    """``words`` found in ``work``'s working pixels, with boxes and polygons in ``scan``'s pixels."""
     if work is scan:
         return words
     return [replace(w, box=work.to_scan(w.box), polygon=None if w.polygon is None else work.to_scan(w.polygon))
