@@ -73,14 +73,13 @@ def _unit_float(text: str) -> float:
 
 def coarse_arg(text: str) -> float:
     """``--coarse``'s argparse type (also ``bigocr eval``'s)."""
+    from bigocr.config import check_coarse
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a factor such as 0.25, or 0 for no headline pass, got {text!r}") \
+        return check_coarse(float(text))
+    except ValueError:  # not a number, or ParameterError (a ValueError) out of range
+        raise argparse.ArgumentTypeError(f"expected a factor from 0 (no headline pass) to below 1, got {text!r}") \
             from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a factor from 0 (no headline pass) to below 1, got {text}")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):

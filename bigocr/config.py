@@ -14,6 +14,13 @@ INVERT_MODES = ("none", "both")
 TILINGS = ("thirds", "grid")
 
 
+def check_coarse(coarse) -> float:
+    """``coarse`` (the headline pass's factor) as a float, or a ParameterError that says what is accepted."""
+    if isinstance(coarse, bool) or not isinstance(coarse, (int, float)) or not 0 <= coarse < 1:
+        raise ParameterError(f"coarse must be a factor from 0 (no headline pass) to below 1, got {coarse!r}")
+    return float(coarse)
+
+
 @dataclass(frozen=True)
 class Params:
     """Detection parameters.
@@ -79,9 +86,8 @@ class Params:
             from bigocr.tiler.scale import check_scale
 
             object.__setattr__(self, "scale", check_scale(self.scale))
-        if self.coarse is not None and (not isinstance(self.coarse, (int, float)) or isinstance(self.coarse, bool)
-                                        or not 0 <= self.coarse < 1):
-            raise ParameterError(f"coarse must be a factor from 0 (no headline pass) to below 1, got {self.coarse!r}")
+        if self.coarse is not None:
+            check_coarse(self.coarse)
         if self.invert not in INVERT_MODES:
             raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
 

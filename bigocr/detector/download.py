@@ -31,7 +31,8 @@ from pathlib import Path
 from bigocr.detector.weights import file_digest
 from bigocr.errors import WeightsError
 
-__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "REFINER_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir", "cached_path", "packaged_path",
+__all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "REFINER_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir",
+           "cached_path", "packaged_path",
            "download",
            "resolve_named"]
 
