@@ -32,6 +32,13 @@ quality
     do), H-mean at IoU >= 0.5, and how many of the thirds' words the grid (and
     fp32) find at IoU >= 0.9.
 
+scans
+    ``bigocr run`` with its defaults (the student, scale auto, text read), a
+    separate process each, on real scans: the VD-SBB eval pages packed into
+    one 12.7 MP mosaic (H against its truth) and the SROIE eval receipts of
+    20 MP and more (35 MP, 600 dpi), each with the grid (default) and the
+    thirds: wall time, scan MP/s, where the time went, peak memory.
+
 student
     A slim student (``--student``, default ``craft-student``, from ``bigocr
     distill``) beside its teacher (``--weights``, default ``craft-mlt-25k``):
@@ -347,6 +354,57 @@ def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
     return figures
 
 
+def bench_scans(args, tmp: Path) -> dict:
+    """``bigocr run`` with its defaults on real scans, the grid (default) beside the thirds."""
+    from bigocr.evaluate import match, split_of
+
+    data = Path(args.data)
+    h, w = (2400, 2400) if args.quick else (4000, 5000)
+    scans = []
+    if (data / "vdsbb").is_dir():
+        scans.append(("VD-SBB eval pages, mosaic", mosaic(data, tmp / "scans-mosaic.tif", w, h, sources=("vdsbb",))))
+    if not args.quick:  # the big receipts: real 600 dpi scans
+        for gt in sorted((data / "sroie").glob("*.gt.json")):
+            doc = json.loads(gt.read_text())
+            if split_of(gt.name[:-len(".gt.json")]) == "eval" and doc["width"] * doc["height"] >= 20e6:
+                scans.append((f"SROIE receipt {doc['image']}", gt.with_name(doc["image"])))
+    if not scans:
+        print(f"\n## scans: skipped: no real scans in {data}")
+        return {}
+    figures, rows = {"runs": []}, []
+    for name, scan in scans:
+        truth_path = scan.with_name(scan.stem + ".gt.json")
+        truth = json.loads(truth_path.read_text())
+        megapixels = truth["width"] * truth["height"] / 1e6
+        seconds = {}
+        for tiling in ("grid", "thirds"):
+            out = tmp / f"scans-{len(figures['runs'])}"
+            extra = ["--tiling", "thirds"] if tiling == "thirds" else []
+            run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "-q", "--no-preview", *extra])
+            found, t = _words_json(out)
+            doc = json.loads((out / "words.json").read_text())
+            h_mean = None
+            if truth.get("granularity") == "word" and "pages" in truth:  # the mosaic: word truth
+                h_mean = match(found, [np.asarray(t["box"], float) for t in truth["words"]],
+                               [t["ignore"] for t in truth["words"]]).hmean
+            seconds[tiling] = run["wall_s"]
+            figures["runs"].append({"scan": name, "megapixels": round(megapixels, 1), "tiling": tiling,
+                                    "scale": doc["params"]["scale"], "seconds": round(run["wall_s"], 1),
+                                    "mp_per_s": round(megapixels / run["wall_s"], 3), "words": len(found),
+                                    "h": None if h_mean is None else round(h_mean, 4),
+                                    "peak_mb": round(run["peak_rss_mb"]), "pixels_ratio": doc["tiles"]["pixels_ratio"],
+                                    "timings": {k: t.get(k) for k in ("tiles", "coarse", "recognize", "total")}})
+            rows.append([name, megapixels, tiling, doc["tiles"]["pixels_ratio"], run["wall_s"],
+                         megapixels / run["wall_s"], len(found), "" if h_mean is None else h_mean,
+                         t.get("tiles"), t.get("recognize"), run["peak_rss_mb"]])
+        rows[-2].append(seconds["thirds"] / seconds["grid"])
+        rows[-1].append(1.0)
+    table("scans: bigocr run with its defaults (craft-student, scale auto, text read; process start included), "
+          "grid (default) and thirds", ["scan", "MP", "tiling", "x pixels", "seconds", "MP/s", "words", "H",
+                                        "tiles s", "reading s", "peak MB", "x thirds"], rows)
+    return figures
+
+
 def _words_json(out: Path) -> tuple[list[np.ndarray], dict]:
     doc = json.loads((out / "words.json").read_text())
     return [np.asarray(w["box"], float) for w in doc["words"]], doc.get("timings", {})
@@ -436,7 +494,8 @@ def _weights(arg: str | None) -> tuple[Path | None, str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", help="CRAFT weights to measure (default: bigocr's default weights)")
-    parser.add_argument("--only", default="merge,plans,cpu,quality", help="sections, comma-separated")
+    parser.add_argument("--only", default="merge,plans,cpu,quality", help="sections, comma-separated (also: student, "
+                                                                          "scans)")
     parser.add_argument("--reference-sample", type=int, default=150,
                         help="components the reference loop is timed on (0: all of them, about an hour)")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"),
@@ -448,7 +507,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/bench.json"), help="figures go here")
     args = parser.parse_args(argv)
     sections = set(args.only.split(","))
-    unknown = sections - {"merge", "plans", "cpu", "quality", "student"}
+    unknown = sections - {"merge", "plans", "cpu", "quality", "student", "scans"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
@@ -479,6 +538,8 @@ def main(argv=None) -> int:
 
             teacher = Path(resolve_weights(args.weights or "craft-mlt-25k"))
             report["student"] = bench_student(args, teacher, Path(resolve_weights(args.student or "craft-student")), tmp)
+        if "scans" in sections:
+            report["scans"] = bench_scans(args, tmp)
         if "quality" in sections:
             if weights is None:
                 print(f"\n## quality: skipped: it needs trained weights ({said})")

@@ -97,7 +97,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  low_text: float = 0.4, refiner=None, invert: str = "none", device: str = "auto",
                  force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
-                 resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str = "thirds",
+                 resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str | None = None,
                  margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
                  coarse: float | None = None, text: bool = False, recognizer=None) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
@@ -129,7 +129,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     """
     from bigocr.pipeline import (_execute, _on_cluster, _open_job, _progress, _resources, _runner, default_coarse,
                                  default_scale,
-                                 resolve_detector, resolve_reader, with_margin)
+                                 resolve_detector, resolve_reader, with_tiling)
 
     sources = [str(s) for s in sources] + (read_list(list_file) if list_file is not None else [])
     if not sources:
@@ -148,7 +148,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
     reader, model = resolve_reader(text, recognizer, device, model, precision)
     if params.invert == "both":
         det = InvertBoth(det)
-    params = with_margin(params, det)
+    params = with_tiling(params, det)
 
     def report_failure(item):
         if on_failure is not None:

@@ -100,9 +100,9 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--coarse", type=coarse_arg, default=None, metavar="FACTOR",
                      help="headline pass: detect again at FACTOR times the scale, where text 3-6x the body's height "
                           "is seen whole, and keep its tall words (default: 0.25 with CRAFT weights; 0: off)")
-    cmd.add_argument("--tiling", choices=("thirds", "grid"), default="thirds",
-                     help="thirds (default): recursive half-size thirds; grid: a flat grid, each tile reading "
-                          "a context margin around the core it owns (fewer pixels)")
+    cmd.add_argument("--tiling", choices=("thirds", "grid"), default=None,
+                     help="grid (default): a flat grid, each tile reading a context margin around the core it owns; "
+                          "thirds: recursive half-size overlapping thirds (the same maps, more pixels)")
     cmd.add_argument("--margin", type=_positive_int, metavar="PX",
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
@@ -212,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("scan", metavar="SCAN")
     plan.add_argument("--max-side", type=_positive_int, default=2560, metavar="N")
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
-    plan.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
+    plan.add_argument("--tiling", choices=("thirds", "grid"), default=None,
+                      help="(default: grid, as bigocr run; thirds where --max-side leaves no core inside the margin)")
     plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
                       help="the grid's context margin (default here: 256)")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
@@ -326,7 +327,7 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from bigocr.tiler.plan import make_plan
+    from bigocr.tiler.plan import grid_fits, make_plan
     from bigocr.tiler.scan import open_scan
 
     from bigocr.config import Params
@@ -336,7 +337,8 @@ def _cmd_plan(args) -> int:
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
     params, how = resolve_scale(Params(args.max_side, scale=args.scale), scan)
     work = scaled(scan, params.scale)
-    plan = make_plan(work.height, work.width, args.max_side, args.tiling, args.margin)
+    tiling = args.tiling or ("grid" if grid_fits(args.max_side, args.margin) else "thirds")
+    plan = make_plan(work.height, work.width, args.max_side, tiling, args.margin)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")

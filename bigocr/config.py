@@ -39,9 +39,11 @@ class Params:
         Also make CRAFT's polygons.
     invert : {"none", "both"}
         ``"both"`` also runs the detector on the inverted tile and keeps the maximum.
-    tiling : {"thirds", "grid"}
+    tiling : {"thirds", "grid"} or None
         The recursive half-size thirds, or a flat grid whose tiles read a
-        context margin around the core they own.
+        context margin around the core they own.  None: not chosen yet (the
+        pipeline makes it ``"grid"`` for CRAFT weights, ``"thirds"`` for other
+        detectors).
     margin : int or None
         The grid's context margin in working pixels; None measures it from the
         detector (:func:`bigocr.detector.infer.context_margin`).
@@ -65,7 +67,7 @@ class Params:
     low_text: float = 0.4
     poly: bool = False
     invert: str = "none"
-    tiling: str = "thirds"
+    tiling: str | None = None
     margin: int | None = None
     scale: float | str | None = 1.0
     coarse: float | None = None
@@ -77,7 +79,7 @@ class Params:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise ParameterError(f"{name} must be a number, got {value!r}")
-        if self.tiling not in TILINGS:
+        if self.tiling is not None and self.tiling not in TILINGS:
             raise ParameterError(f"tiling must be one of {', '.join(TILINGS)}, got {self.tiling!r}")
         if self.margin is not None and (not isinstance(self.margin, int) or isinstance(self.margin, bool)
                                         or self.margin < 0):

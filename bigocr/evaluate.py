@@ -496,7 +496,8 @@ def main(argv=None) -> int:
                    help="bigocr's --scale (default: auto, as bigocr run)")
     p.add_argument("--coarse", type=coarse_arg, metavar="FACTOR",
                    help="bigocr's --coarse, the headline pass (default: as bigocr run; 0: off)")
-    p.add_argument("--tiling", choices=("thirds", "grid"), default="thirds")
+    p.add_argument("--tiling", choices=("thirds", "grid"), default=None,
+                   help="as bigocr run (default: grid for CRAFT weights)")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
@@ -524,11 +525,16 @@ def main(argv=None) -> int:
     else:
         import bigocr
 
-        from bigocr.pipeline import resolve_detector, resolve_reader
+        from bigocr.config import Params
+        from bigocr.pipeline import resolve_detector, resolve_reader, with_tiling
         from bigocr.tiler.scan import open_scan
 
         scale = args.scale
         detector, model = resolve_detector(args.weights, device=args.device, precision=args.precision)
+        margin = None
+        if not args.demo:  # the tiling as bigocr run chooses it, the margin measured once
+            chosen = with_tiling(Params(args.max_side, tiling=args.tiling), detector)
+            args.tiling, margin = chosen.tiling, chosen.margin
         reader, _ = resolve_reader(args.text, args.recognizer, args.device, {}, args.precision)
         name = f"{model['name']} ({model['precision']}, " + (
             "demo: whole image to 1.5x, at most 1280 px)" if args.demo else f"scale {scale}, {args.tiling})")
@@ -552,12 +558,6 @@ def main(argv=None) -> int:
                     _keep_boxes(args, model, path, result.words)
                 reading["words"] += len(result.words) if args.text else 0
                 return [(w.box, w.text) if args.text else w.box for w in result.words]
-
-            margin = None
-            if args.tiling == "grid":
-                from bigocr.detector.infer import context_margin
-
-                margin = -(-context_margin(detector) // 32) * 32  # measured once, not per image
 
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
     reading = {"seconds": 0.0, "words": 0}  # time bigocr spent reading (with --text), kept out of the MP/s

@@ -1,5 +1,7 @@
 """Fixtures shared by the test modules."""
 
+import os
+
 import pytest
 import tifffile
 import torch
@@ -7,6 +9,20 @@ import torch
 import bigocr
 from bigocr.detector import CRAFT, save_weights
 from bigocr.testing import FakeDetector, make_page
+
+
+@pytest.fixture(autouse=True, scope="session")
+def own_cache(tmp_path_factory):
+    """bigocr's cache (downloaded weights, measured margins) in a folder of the test session, for the
+    tests and the commands they start: the user's ``~/.cache/bigocr`` is neither read nor written."""
+    path = tmp_path_factory.mktemp("bigocr-cache")
+    before = os.environ.get("BIGOCR_CACHE")
+    os.environ["BIGOCR_CACHE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("BIGOCR_CACHE", None)
+    else:
+        os.environ["BIGOCR_CACHE"] = before
 
 
 @pytest.fixture(scope="session")

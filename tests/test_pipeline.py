@@ -180,9 +180,12 @@ def test_plan_command_prints_the_seed_figures(tmp_path, capsys):
     path = tmp_path / "seed.tif"
     # A header-only-sized file would do; tifffile writes a real (blank, compressed) one quickly.
     tifffile.imwrite(path, np.zeros((13483, 7256), np.uint8), compression="zlib", tile=(1024, 1024))
-    assert main(["plan", str(path), "--max-side", "2560"]) == 0
+    assert main(["plan", str(path), "--max-side", "2560", "--tiling", "thirds"]) == 0
     out = capsys.readouterr().out
     assert "243 leaves" in out and "105 distinct" in out and "3.32x" in out and "7.70x" in out
+    assert main(["plan", str(path), "--max-side", "2560"]) == 0  # the default: the grid, a 256 px margin
+    out = capsys.readouterr().out
+    assert "1.49x the scan" in out
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -242,6 +245,58 @@ def test_grid_tiling_gives_the_same_words_with_fewer_pixels(tmp_path, big_page):
     assert sorted(map(_key, grid.words)) == sorted(map(_key, thirds.words))
     with pytest.raises(bigocr.ParameterError, match="leaves no core"):
         bigocr.detect(page, max_side=128, detector=det, tiling="grid", margin=60)
+
+
+class _CountingDetector(FakeDetector):
+    """FakeDetector that names weights (so its margin may be remembered) and counts its calls."""
+
+    def __init__(self, sha256="0" * 64):
+        self.model_info = {"name": "fake-counting", "sha256": sha256}
+        self.calls = 0
+
+    def __call__(self, tile):
+        self.calls += 1
+        return super().__call__(tile)
+
+
+def test_the_measured_margin_is_remembered_per_weights(tmp_path, monkeypatch):
+    from bigocr.detector import infer
+
+    monkeypatch.setenv("BIGOCR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(infer, "_MARGINS", {})
+    det = _CountingDetector()
+    assert infer.measured_margin(det) == 8 and det.calls == 2  # the page and the page with the impulse
+    assert infer.measured_margin(det) == 8 and det.calls == 2  # remembered in this process
+    stored = json.loads((tmp_path / "cache" / "margins.json").read_text())
+    assert list(stored.values()) == [8] and "fake-counting" in next(iter(stored))
+    monkeypatch.setattr(infer, "_MARGINS", {})  # a new process: read from the file
+    assert infer.measured_margin(det) == 8 and det.calls == 2
+    other = _CountingDetector("1" * 64)  # other weights: measured again
+    assert infer.measured_margin(other) == 8 and other.calls == 2
+    (tmp_path / "cache" / "margins.json").write_text("{not json")  # a damaged cache is measured around
+    monkeypatch.setattr(infer, "_MARGINS", {})
+    assert infer.measured_margin(det) == 8 and det.calls == 4
+    unnamed = FakeDetector()  # no weights to name it by: measured every time, nothing stored
+    assert infer.measured_margin(unnamed) == 8
+    assert len(json.loads((tmp_path / "cache" / "margins.json").read_text())) == 1
+
+
+def test_the_default_tiling_is_the_grid_for_craft_weights_and_the_thirds_for_callables(random_weights):
+    from bigocr.config import Params
+    from bigocr.detector.infer import CraftDetector, InvertBoth
+    from bigocr.pipeline import with_tiling
+
+    craft = CraftDetector.from_files(random_weights, device="cpu")
+    grid = with_tiling(Params(), craft)
+    assert grid.tiling == "grid" and grid.margin == 244  # VGG16's reach, whatever the weights
+    assert with_tiling(Params(), InvertBoth(craft)).tiling == "grid"
+    assert with_tiling(Params(max_side=256), craft).tiling == "thirds"  # no core left inside the margin
+    with pytest.raises(bigocr.ParameterError, match="leaves no core"):
+        bigocr.detect(np.full((600, 600, 3), 255, np.uint8), max_side=256, detector=craft, tiling="grid",
+                      scheduler="synchronous")
+    assert with_tiling(Params(), FakeDetector()) == Params(tiling="thirds")
+    assert with_tiling(Params(margin=16), FakeDetector()) == Params(tiling="grid", margin=16)
+    assert with_tiling(Params(tiling="thirds"), craft) == Params(tiling="thirds")
 
 
 def test_a_local_run_leaves_the_callers_torch_threads_alone():

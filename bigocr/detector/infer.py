@@ -9,7 +9,10 @@ A detector is any callable ``detector(tile) -> (region, affinity)`` taking a
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.errors import ParameterError
 
 __all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps", "context_margin",
-           "fast_bf16", "resolve_precision"]
+           "measured_margin", "fast_bf16", "resolve_precision"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -227,6 +230,74 @@ def context_margin(detector, size: int = 1024, tol: float = 1e-3) -> int:
             if size >= 4096:
                 raise ParameterError("the detector's context reaches beyond 4096 px; pass a margin") from None
             size *= 2
+
+
+#: Bumped when the way :func:`context_margin` measures changes: older cached margins are not used.
+MARGIN_METHOD = 1
+
+_MARGINS: dict[str, int] = {}
+_MARGINS_LOCK = threading.Lock()
+
+
+def margins_file() -> Path:
+    """Where measured margins are kept between runs (``$BIGOCR_CACHE`` or ``~/.cache/bigocr``)."""
+    return Path(os.environ.get("BIGOCR_CACHE") or Path.home() / ".cache" / "bigocr") / "margins.json"
+
+
+def _margin_key(detector) -> str | None:
+    """What the margin depends on, for detectors that name their weights by sha256 (None: not cached)."""
+    info = getattr(detector, "model_info", None)
+    if not isinstance(info, dict) or not info.get("sha256"):
+        return None
+    return json.dumps({"method": MARGIN_METHOD, "detector": type(detector).__name__, "model": info,
+                       "device": torch.device(resolve_device(getattr(detector, "device", "cpu"))).type},
+                      sort_keys=True, default=str)
+
+
+def _on_cpu(detector):
+    """CRAFT weights measured here on the CPU: the reach is the weights' own, and the caller of a cluster
+    of GPU workers may have no GPU."""
+    if isinstance(detector, InvertBoth):
+        return InvertBoth(_on_cpu(detector.detector))
+    if isinstance(detector, CraftDetector) and detector.device != "cpu":
+        return CraftDetector(detector.craft, detector.refiner, "cpu", detector.precision)
+    return detector
+
+
+def measured_margin(detector) -> int:
+    """:func:`context_margin`, measured once per weights, precision and device kind and then remembered.
+
+    The measurement runs the detector twice on a 1024 px page (about 2 s for
+    the student on two cores, 7 s for full CRAFT), so it is kept in this
+    process and in :func:`margins_file` (written atomically; a cache that
+    cannot be read or written is ignored).  Callables without weights are
+    measured every time.
+    """
+    detector = _on_cpu(detector)
+    key = _margin_key(detector)
+    if key is None:
+        return context_margin(detector)
+    path = margins_file()
+    with _MARGINS_LOCK:
+        if key not in _MARGINS:
+            try:
+                stored = json.loads(path.read_text())
+                _MARGINS.update({k: int(v) for k, v in stored.items()} if isinstance(stored, dict) else {})
+            except (OSError, ValueError, TypeError):
+                pass
+        if key in _MARGINS:
+            return _MARGINS[key]
+    margin = context_margin(detector)
+    with _MARGINS_LOCK:
+        _MARGINS[key] = margin
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(_MARGINS, indent=0, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return margin
 
 
 class _TooSmall(Exception):

@@ -36,7 +36,8 @@ from functools import cached_property
 
 from bigocr.errors import ParameterError
 
-__all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid", "make_plan", "recursive_leaves", "MIN_MAX_SIDE"]
+__all__ = ["AxisPlan", "GridAxis", "Tile", "TilePlan", "plan_tiles", "plan_grid", "grid_fits", "make_plan",
+           "recursive_leaves", "MIN_MAX_SIDE"]
 
 #: Smallest accepted ``max_side``: below it tiles would hold too little context.
 MIN_MAX_SIDE = 64
@@ -337,6 +338,12 @@ class GridAxis:
 
     def multiplicity(self) -> tuple[int, ...]:
         return (1,) * self.count
+
+
+def grid_fits(max_side: int, margin: int) -> bool:
+    """Whether tiles of ``max_side`` keep a core (at least 16 map pixels) inside ``margin`` (aligned) on each side."""
+    margin = -(-margin // ALIGN) * ALIGN
+    return (max_side - 2 * margin) // 2 >= 16
 
 
 def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) -> "TilePlan":
