@@ -224,7 +224,7 @@ class _Runner:
             return reports
         client = self.client
         token = uuid.uuid4().hex[:12]
-        scan_ref = client.scatter(scan, hash=False) if scan.path is None else scan
+        scan_ref = client.scatter(scan, hash=False) if scan.in_memory else scan  # pixels sent once
 
         def submit(tile):
             r, c = tile.index
@@ -245,7 +245,7 @@ class _Runner:
             return
         client = self.client
         token = uuid.uuid4().hex[:12]
-        scan_ref = client.scatter(scan, hash=False) if scan.path is None else scan
+        scan_ref = client.scatter(scan, hash=False) if scan.in_memory else scan  # pixels sent once
 
         def submit(group):
             return client.submit(read_task, scan_ref, group, self.reader, key=f"bigocr-read-{token}-{group.index}",

@@ -185,3 +185,20 @@ def test_batch_on_a_cluster(tmp_path, cluster, tiled_scan):
     assert [(it.page, it.state) for it in items] == [(1, "done"), (1, "done"), (2, "done")]
     assert items[0].words == len(tiled_scan[1].words)
     assert (tmp_path / "batch" / "two" / "page-0002" / "words.json").exists()
+
+
+def test_a_decoded_scan_goes_to_the_cluster_once_not_with_every_task(tmp_path):
+    """A PNG is decoded whole; its pixels are scattered once, not pickled into each tile's task (which made
+    Dask warn on stderr about a large graph and copy the scan per task)."""
+    import warnings
+
+    import cv2
+
+    page, _ = make_page(2200, 2000, words=200, seed=5)
+    cv2.imwrite(str(tmp_path / "page.png"), page)  # 13 MB decoded: over Dask's 10 MB graph warning
+    scan = bigocr.open_scan(tmp_path / "page.png")
+    assert scan.in_memory and scan.path is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning would fail the run
+        result = bigocr.detect(tmp_path / "page.png", max_side=1024, detector=FakeDetector(), threads=2)
+    assert result.tiles["count"] > 2 and len(result.words) > 100

@@ -198,6 +198,10 @@ class ScaledScan:
     def needs_cache(self) -> bool:
         return self.scan.needs_cache
 
+    @property
+    def in_memory(self) -> bool:
+        return self.scan.in_memory
+
     def cached(self, store) -> "ScaledScan":
         return ScaledScan(self.scan.cached(store), self.scale)
 

@@ -142,8 +142,9 @@ class Scan:
     """A scan that hands out windows as RGB uint8.
 
     Open one with :func:`open_scan`.  A ``Scan`` pickles cheaply for a
-    file-backed scan (path and layout only; the file is reopened where it is
-    unpickled), so tile tasks on Dask workers read their own windows.
+    TIFF (path and layout only; the file is reopened where it is unpickled),
+    so tile tasks on Dask workers read their own windows; a scan decoded whole
+    (:attr:`in_memory`) carries its pixels.
 
     Attributes
     ----------
@@ -182,6 +183,12 @@ class Scan:
     @property
     def name(self) -> str:
         return self.path if self.path is not None else "<array>"
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the pixels are held decoded (an array, or a PNG/JPEG/JPEG 2000 decoded whole): the
+        scan then pickles with them, so it is sent to a cluster once (scattered), not with every task."""
+        return self._array is not None
 
     @property
     def band_rows(self) -> int:
