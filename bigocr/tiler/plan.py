@@ -302,10 +302,10 @@ class GridAxis:
         """``(core, chunk)`` in map pixels: the core is a whole number of chunks of at most MAX_CHUNK."""
         if self.length <= self.max_side:
             return self.map_length, min(self.map_length, MAX_CHUNK)
-        most = (self.max_side - 2 * self.margin) // 2
-        if most < 16:
+        if not grid_fits(self.max_side, self.margin):
             raise ParameterError(f"max_side {self.max_side} leaves no core after a context margin of "
                                  f"{self.margin} px on each side; raise --max-side")
+        most = (self.max_side - 2 * self.margin) // 2
         pieces = -(-most // MAX_CHUNK)
         chunk = most // pieces
         if chunk >= ALIGN // 2:  # cores of whole ALIGN steps: window origins 2 * core * k - margin stay aligned
@@ -341,7 +341,8 @@ class GridAxis:
 
 
 def grid_fits(max_side: int, margin: int) -> bool:
-    """Whether tiles of ``max_side`` keep a core (at least 16 map pixels) inside ``margin`` (aligned) on each side."""
+    """Whether grid tiles of ``max_side`` keep a core (at least 16 map pixels) inside ``margin`` (rounded up to
+    the 32 px grid, as :func:`plan_grid` does) on each side."""
     margin = -(-margin // ALIGN) * ALIGN
     return (max_side - 2 * margin) // 2 >= 16
 
