@@ -215,6 +215,11 @@ class _Runner:
         self.recognizer = recognizer
         self.reader = reader  # the recognizer's plugin on the workers
 
+    def _shipped(self, scan):
+        """What the tasks get for ``scan``: the scan itself (it reopens its file), or, when it holds its pixels
+        decoded, a future of it scattered once (not pickled into every task)."""
+        return self.client.scatter(scan, hash=False) if scan.in_memory else scan
+
     def run(self, scan: Scan, tiles, maps, on_done) -> list[dict]:
         if self.client is None:
             reports = []
@@ -224,7 +229,7 @@ class _Runner:
             return reports
         client = self.client
         token = uuid.uuid4().hex[:12]
-        scan_ref = client.scatter(scan, hash=False) if scan.in_memory else scan  # pixels sent once
+        scan_ref = self._shipped(scan)
 
         def submit(tile):
             r, c = tile.index
@@ -245,7 +250,7 @@ class _Runner:
             return
         client = self.client
         token = uuid.uuid4().hex[:12]
-        scan_ref = client.scatter(scan, hash=False) if scan.in_memory else scan  # pixels sent once
+        scan_ref = self._shipped(scan)
 
         def submit(group):
             return client.submit(read_task, scan_ref, group, self.reader, key=f"bigocr-read-{token}-{group.index}",
