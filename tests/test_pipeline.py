@@ -281,6 +281,27 @@ def test_the_measured_margin_is_remembered_per_weights(tmp_path, monkeypatch):
     assert len(json.loads((tmp_path / "cache" / "margins.json").read_text())) == 1
 
 
+def test_margins_measured_by_two_processes_at_once_are_both_kept(tmp_path, monkeypatch):
+    """Another run stores its margin while this one measures: the file keeps both."""
+    from bigocr.detector import infer
+
+    cache = tmp_path / "cache" / "margins.json"
+    monkeypatch.setenv("BIGOCR_CACHE", str(cache.parent))
+    monkeypatch.setattr(infer, "_MARGINS", {})
+
+    class Meanwhile(_CountingDetector):
+        def __call__(self, tile):
+            if self.calls == 0:  # the other process finishes first
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps({"the other run's weights": 12}))
+            return super().__call__(tile)
+
+    assert infer.measured_margin(Meanwhile()) == 8
+    stored = json.loads(cache.read_text())
+    assert len(stored) == 2 and stored["the other run's weights"] == 12
+    assert not [p.name for p in cache.parent.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_the_default_tiling_is_the_grid_for_craft_weights_and_the_thirds_for_callables(random_weights):
     from bigocr.config import Params
     from bigocr.detector.infer import CraftDetector, InvertBoth

@@ -280,24 +280,46 @@ def measured_margin(detector) -> int:
     path = margins_file()
     with _MARGINS_LOCK:
         if key not in _MARGINS:
-            try:
-                stored = json.loads(path.read_text())
-                _MARGINS.update({k: int(v) for k, v in stored.items()} if isinstance(stored, dict) else {})
-            except (OSError, ValueError, TypeError):
-                pass
+            _MARGINS.update(_stored_margins(path))
         if key in _MARGINS:
             return _MARGINS[key]
     margin = context_margin(detector)
     with _MARGINS_LOCK:
         _MARGINS[key] = margin
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(_MARGINS, indent=0, sort_keys=True))
-            os.replace(tmp, path)
+            _store_margin(path, key, margin)
         except OSError:
             pass
     return margin
+
+
+def _stored_margins(path: Path) -> dict[str, int]:
+    try:
+        stored = json.loads(path.read_text())
+        return {k: int(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _store_margin(path: Path, key: str, margin: int) -> None:
+    """Add ``key`` to the margins file, keeping what other processes wrote there meanwhile.
+
+    Read, merge and replace under an exclusive lock on a lock file beside it
+    (where ``fcntl`` exists), the replace atomic: two runs that measure at once
+    both keep their margin, and a reader never sees half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # no fcntl (Windows): merge without the lock
+            pass
+        merged = {**_stored_margins(path), key: margin}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(merged, indent=0, sort_keys=True))
+        os.replace(tmp, path)
 
 
 class _TooSmall(Exception):
