@@ -238,6 +238,7 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
     import bigocr
     from bigocr.detector.weights import read_weights
     from bigocr.train.reader import ReaderConfig, extend_head, historical_charset, train_reader
+    from bigocr.train.reader import main as main_reader
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "vdsbb"
     real = data.parents[1] / "real" / "vdsbb"
@@ -256,6 +257,15 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
     weights, _ = read_weights(tmp_path / "run" / "best.safetensors", "crnn")
     assert weights.charset == first["charset"]
     assert historical_charset(["aaaaaü", "üüüü"], "a", 5) == "aü"
+    # a slim reader: pruned from the base at the start, trained, exported at its width
+    (tmp_path / "slim").mkdir()
+    shutil.copy(tmp_path / "run" / "crops.npz", tmp_path / "slim" / "crops.npz")
+    slim = ReaderConfig(**{**config.__dict__, "out": str(tmp_path / "slim"), "steps": 1, "eval_every": 1,
+                           "width": 0.5})
+    assert train_reader(slim, log=logged.append)["step"] == 1
+    assert read_weights(tmp_path / "slim" / "best.safetensors", "crnn")[0].width == 0.5
+    with pytest.raises(bigocr.ParameterError, match="--width"):
+        main_reader(["--out", str(tmp_path / "x"), "--width", "1.5"])
 
 
 def test_student_starts_from_the_teachers_strongest_channels():
@@ -437,3 +447,80 @@ def test_region_truth_is_as_wide_as_the_published_crafts_own_maps():
         truth += float((region.numpy() > 0.4).mean())
         found += float((detector(np.ascontiguousarray(pixels))[0] > 0.4).mean())
     assert 0.75 < truth / found < 1.33
+
+
+def _with_dead_units(net, width):
+    """``net`` with, in every layer, all but as many units as a CRNN of ``width`` has silenced: their
+    filters (and batch norms), outgoing LSTM and linear columns zeroed, so they change nothing."""
+    import torch
+
+    from bigocr.recognizer.crnn import CRNN
+
+    small = CRNN(net.num_classes, width=width).state_dict()
+    g = torch.Generator().manual_seed(1)
+    state = net.state_dict()
+
+    def dead(n, k):
+        return torch.randperm(n, generator=g)[k:]
+
+    layers = list(net.FeatureExtraction.ConvNet)
+    for i, m in enumerate(layers):
+        if isinstance(m, torch.nn.Conv2d):
+            d = dead(m.out_channels, small[f"FeatureExtraction.ConvNet.{i}.weight"].shape[0])
+            state[f"FeatureExtraction.ConvNet.{i}.weight"][d] = 0
+            if m.bias is not None:
+                state[f"FeatureExtraction.ConvNet.{i}.bias"][d] = 0
+            if isinstance(layers[i + 1], torch.nn.BatchNorm2d):
+                state[f"FeatureExtraction.ConvNet.{i + 1}.weight"][d] = 0
+                state[f"FeatureExtraction.ConvNet.{i + 1}.bias"][d] = 0
+    for n in range(2):
+        pre = f"SequenceModeling.{n}"
+        h = state[f"{pre}.rnn.weight_hh_l0"].shape[1]
+        d = dead(h, small[f"{pre}.rnn.weight_hh_l0"].shape[1])
+        for suffix in ("l0", "l0_reverse"):
+            state[f"{pre}.rnn.weight_hh_{suffix}"][:, d] = 0  # nothing reads the silenced units back
+        state[f"{pre}.linear.weight"][:, d] = 0
+        state[f"{pre}.linear.weight"][:, h + d] = 0
+        out = state[f"{pre}.linear.weight"].shape[0]
+        d = dead(out, small[f"{pre}.linear.weight"].shape[0])
+        if n == 0:
+            for suffix in ("l0", "l0_reverse"):
+                state[f"SequenceModeling.1.rnn.weight_ih_{suffix}"][:, d] = 0
+        else:
+            state["Prediction.weight"][:, d] = 0
+    net.load_state_dict(state)
+    return net
+
+
+def test_a_pruned_reader_keeps_the_units_that_matter_and_a_slim_one_loads_back(tmp_path):
+    """prune keeps units consistently through the convolutions, the batch norms, the four gates and both
+    directions of each LSTM and the linear layers: a network whose other units are silent computes exactly
+    the same pruned; a slim reader saves and loads at its width."""
+    import torch
+
+    from bigocr.detector.weights import load_network, read_weights, save_weights
+    from bigocr.recognizer.crnn import CRNN
+    from bigocr.train.reader import prune
+
+    torch.manual_seed(0)
+    net = CRNN(11)
+    for m in net.modules():  # batch norms with statistics of their own, so their scaling counts
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 2)
+    net = _with_dead_units(net.eval(), 0.5)
+    x = torch.rand(3, 1, 64, 48) * 2 - 1
+    with torch.no_grad():
+        slim = prune(net, 0.5).eval()
+        assert slim.FeatureExtraction.ConvNet[0].weight.shape == (16, 1, 3, 3)
+        assert slim.SequenceModeling[0].rnn.weight_hh_l0.shape == (512, 128)
+        assert slim(x).shape == net(x).shape == (3, 11, 11)
+        assert torch.allclose(slim(x), net(x), atol=1e-4)
+        assert torch.allclose(prune(net, 1.0).eval()(x), net(x), atol=1e-5)
+    slim.charset = "0123456789"
+    save_weights(slim, tmp_path / "slim.safetensors", name="slim", network="crnn")
+    weights, _ = read_weights(tmp_path / "slim.safetensors", "crnn")
+    assert weights.width == 0.5
+    loaded = load_network(weights)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x.contiguous(memory_format=torch.channels_last)), slim(x), atol=1e-4)
+    assert sum(p.numel() for p in slim.parameters()) < 0.3 * sum(p.numel() for p in net.parameters())

@@ -38,7 +38,7 @@ class Weights:
     network: str  # "craft" or "refiner"
     name: str
     sha256: str
-    width: float = 1.0  # CRAFT width multiplier (bigocr's slimmer models)
+    width: float = 1.0  # CRAFT or CRNN width multiplier (bigocr's slimmer models)
     charset: str | None = None  # a recognizer's characters, in class order after the CTC blank
 
 
@@ -57,7 +57,7 @@ def _new_network(network: str, width: float = 1.0, charset: str | None = None) -
     if network == "crnn":
         from bigocr.recognizer.crnn import CRNN
 
-        return CRNN(len(charset) + 1)
+        return CRNN(len(charset) + 1, width=width)
     from bigocr.detector.craft import CRAFT, RefineNet
 
     return CRAFT(width) if network == "craft" else RefineNet()

@@ -16,12 +16,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["CRNN", "ENGLISH_G2_CHARSET", "IMAGE_HEIGHT"]
+__all__ = ["CRNN", "ENGLISH_G2_CHARSET", "IMAGE_HEIGHT", "slim_width"]
 
 #: The characters of ``english_g2`` in class order (class 0 is the CTC blank, then these).
 ENGLISH_G2_CHARSET = "0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ €ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: Height of the word images the network reads.
 IMAGE_HEIGHT = 64
+
+
+def slim_width(hidden: int, width: float) -> int:
+    """Channels of a layer ``hidden`` wide in a CRNN of width multiplier ``width`` (a multiple of 8)."""
+    return max(8, int(round(hidden * width / 8)) * 8)
 
 
 class _VGGFeatures(nn.Module):
@@ -64,11 +69,16 @@ class CRNN(nn.Module):
         The blank plus the charset (97 for ``english_g2``).
     hidden : int
         Feature and LSTM width (256 for EasyOCR's generation-2 models).
+    width : float
+        Multiplies ``hidden`` (every convolution, LSTM and linear layer): bigocr's
+        slim readers (:func:`bigocr.train.reader.prune`) are 0.5.
     """
 
-    def __init__(self, num_classes: int = len(ENGLISH_G2_CHARSET) + 1, hidden: int = 256):
+    def __init__(self, num_classes: int = len(ENGLISH_G2_CHARSET) + 1, hidden: int = 256, width: float = 1.0):
         super().__init__()
         self.num_classes = num_classes
+        self.width = width
+        hidden = slim_width(hidden, width)
         self.FeatureExtraction = _VGGFeatures(1, hidden)
         self.SequenceModeling = nn.Sequential(_BidirectionalLSTM(hidden, hidden, hidden),
                                               _BidirectionalLSTM(hidden, hidden, hidden))

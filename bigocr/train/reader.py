@@ -68,10 +68,12 @@ class ReaderConfig:
     eval_limit: int | None = None  # eval pages per source
     margin: float = 0.0
     degrade: float = 0.0
+    width: float = 1.0  # below 1: a slim reader, pruned from the base (:func:`prune`)
 
     def resumable_fields(self) -> dict:
-        fields = ("steps", "batch", "lr", "warmup", "base", "min_count", "seed", "margin", "degrade")
-        return {k: v for k, v in asdict(self).items() if k in fields and (v or k not in ("margin", "degrade"))}
+        fields = ("steps", "batch", "lr", "warmup", "base", "min_count", "seed", "margin", "degrade", "width")
+        defaults = {"margin": 0.0, "degrade": 0.0, "width": 1.0}  # left out at their defaults: older runs resume
+        return {k: v for k, v in asdict(self).items() if k in fields and (k not in defaults or v != defaults[k])}
 
 
 def historical_charset(texts: list[str], base: str, min_count: int = 5) -> str:
@@ -92,7 +94,7 @@ def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Modul
     """A CRNN for ``charset`` with ``net``'s weights; new classes copy the row of the letter they look like."""
     from bigocr.recognizer.crnn import CRNN
 
-    wider = CRNN(len(charset) + 1)
+    wider = CRNN(len(charset) + 1, width=getattr(net, "width", 1.0))
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("Prediction.")}
     wider.load_state_dict(state, strict=False)
     old_w, old_b = net.Prediction.weight.data, net.Prediction.bias.data
@@ -106,6 +108,71 @@ def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Modul
             wider.Prediction.bias[k] = (old_b[row] if row else old_b[1:].mean()) - 1.0  # a little less likely
     wider.charset = charset
     return wider
+
+
+def _keep(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` largest ``scores``, in their original order."""
+    return torch.sort(torch.topk(scores, k).indices).values
+
+
+def prune(net: torch.nn.Module, width: float) -> torch.nn.Module:
+    """A CRNN of width multiplier ``width`` holding the strongest units of ``net`` (a full-width CRNN).
+
+    Convolutions keep the output channels with the largest filters (L1, scaled
+    by a following batch norm); each LSTM keeps the hidden units its output
+    layer weighs most (the same units in both directions); each linear layer
+    keeps the outputs its consumer weighs most.  A starting point that
+    already reads a little: training (``bigocr train-reader --width``) does the rest.
+    """
+    from torch import nn
+
+    from bigocr.recognizer.crnn import CRNN
+
+    slim = CRNN(net.num_classes, width=width)
+    big, small = net.state_dict(), slim.state_dict()
+    out = {}
+    layers = list(net.FeatureExtraction.ConvNet)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)]
+    kept = torch.arange(1)  # the gray input channel
+    for i in convs:
+        w = big[f"FeatureExtraction.ConvNet.{i}.weight"]
+        score = w.abs().sum(dim=(1, 2, 3))
+        norm = f"FeatureExtraction.ConvNet.{i + 1}"
+        if isinstance(layers[i + 1], nn.BatchNorm2d):
+            score = score * (big[f"{norm}.weight"].abs() / (big[f"{norm}.running_var"] + 1e-5).sqrt())
+        keep = _keep(score, small[f"FeatureExtraction.ConvNet.{i}.weight"].shape[0])
+        out[f"FeatureExtraction.ConvNet.{i}.weight"] = w[keep][:, kept]
+        if f"FeatureExtraction.ConvNet.{i}.bias" in big:
+            out[f"FeatureExtraction.ConvNet.{i}.bias"] = big[f"FeatureExtraction.ConvNet.{i}.bias"][keep]
+        if isinstance(layers[i + 1], nn.BatchNorm2d):
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                out[f"{norm}.{key}"] = big[f"{norm}.{key}"][keep]
+            out[f"{norm}.num_batches_tracked"] = big[f"{norm}.num_batches_tracked"]
+        kept = keep
+    for n in range(2):
+        pre = f"SequenceModeling.{n}"
+        hidden = big[f"{pre}.rnn.weight_hh_l0"].shape[1]
+        linear = big[f"{pre}.linear.weight"]  # (out, 2 * hidden)
+        units = _keep(linear[:, :hidden].abs().sum(0) + linear[:, hidden:].abs().sum(0),
+                      small[f"{pre}.rnn.weight_hh_l0"].shape[1])
+        rows = torch.cat([g * hidden + units for g in range(4)])  # the input, forget, cell and output gates
+        for suffix in ("l0", "l0_reverse"):
+            out[f"{pre}.rnn.weight_ih_{suffix}"] = big[f"{pre}.rnn.weight_ih_{suffix}"][rows][:, kept]
+            out[f"{pre}.rnn.weight_hh_{suffix}"] = big[f"{pre}.rnn.weight_hh_{suffix}"][rows][:, units]
+            out[f"{pre}.rnn.bias_ih_{suffix}"] = big[f"{pre}.rnn.bias_ih_{suffix}"][rows]
+            out[f"{pre}.rnn.bias_hh_{suffix}"] = big[f"{pre}.rnn.bias_hh_{suffix}"][rows]
+        consumer = big["SequenceModeling.1.rnn.weight_ih_l0"].abs().sum(0) + big[
+            "SequenceModeling.1.rnn.weight_ih_l0_reverse"].abs().sum(0) if n == 0 else big["Prediction.weight"].abs().sum(0)
+        outputs = _keep(consumer, small[f"{pre}.linear.weight"].shape[0])
+        out[f"{pre}.linear.weight"] = linear[outputs][:, torch.cat([units, hidden + units])]
+        out[f"{pre}.linear.bias"] = big[f"{pre}.linear.bias"][outputs]
+        kept = outputs
+    out["Prediction.weight"] = big["Prediction.weight"][:, kept]
+    out["Prediction.bias"] = big["Prediction.bias"]
+    slim.load_state_dict(out, strict=True)
+    if getattr(net, "charset", None):
+        slim.charset = net.charset
+    return slim
 
 
 def word_crops(folder: Path, split: str | None = None, limit_pages: int | None = None, margin: float = 0.0):
@@ -212,10 +279,12 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
         crops, texts = _cached_crops(config, out, log)
         base_weights, state = read_weights(resolve_weights(config.base),
                                            "crnn")
-        base_net = CRNN(len(base_weights.charset) + 1)
+        base_net = CRNN(len(base_weights.charset) + 1, width=base_weights.width)
         base_net.load_state_dict(state)
         charset = historical_charset(texts, base_weights.charset, config.min_count)
         net = extend_head(base_net, base_weights.charset, charset)
+        if config.width != 1.0:
+            net = prune(net, config.width)
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
         start, saved = resume(out, net, optimizer, config.resumable_fields(), log)
         best = saved.get("best", {"cer": None, "step": None})
@@ -285,6 +354,10 @@ def main(argv=None) -> int:
     p.add_argument("--margin", type=float, default=0.0,
                    help="cut crops with this many word heights of paper, trim a random part each step")
     p.add_argument("--degrade", type=float, default=0.0, help="share of crops shrunk to 13-32 px high and back")
+    p.add_argument("--base", default=ReaderConfig.base, metavar="NAME|PATH",
+                   help="the recognizer to start from (english-g2, documents, historical or a file)")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="below 1: train a slim reader (e.g. 0.5: every layer half as wide), pruned from --base")
     p.add_argument("--steps", type=int, default=ReaderConfig.steps)
     p.add_argument("--batch", type=int, default=ReaderConfig.batch)
     p.add_argument("--lr", type=float, default=ReaderConfig.lr)
@@ -293,10 +366,13 @@ def main(argv=None) -> int:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     args = p.parse_args(argv)
+    if not 0 < args.width <= 1:
+        raise ParameterError(f"--width must be above 0 and at most 1, got {args.width}")
     config = ReaderConfig(args.out, args.data, args.eval_data, args.steps, args.batch, args.lr,
                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                           max_minutes=args.max_minutes, precision=args.precision, name=args.name,
-                          eval_limit=args.eval_limit, margin=args.margin, degrade=args.degrade)
+                          eval_limit=args.eval_limit, margin=args.margin, degrade=args.degrade, base=args.base,
+                          width=args.width)
     result = train_reader(config)
     print(json.dumps({"step": result["step"], "best": result["best"]}))
     return 0
