@@ -261,7 +261,7 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
     (tmp_path / "slim").mkdir()
     shutil.copy(tmp_path / "run" / "crops.npz", tmp_path / "slim" / "crops.npz")
     slim = ReaderConfig(**{**config.__dict__, "out": str(tmp_path / "slim"), "steps": 1, "eval_every": 1,
-                           "width": 0.5})
+                           "width": 0.5, "teacher": "auto"})  # distilled from documents and historical
     assert train_reader(slim, log=logged.append)["step"] == 1
     assert read_weights(tmp_path / "slim" / "best.safetensors", "crnn")[0].width == 0.5
     with pytest.raises(bigocr.ParameterError, match="--width"):
@@ -524,3 +524,24 @@ def test_a_pruned_reader_keeps_the_units_that_matter_and_a_slim_one_loads_back(t
     with torch.no_grad():
         assert torch.allclose(loaded(x.contiguous(memory_format=torch.channels_last)), slim(x), atol=1e-4)
     assert sum(p.numel() for p in slim.parameters()) < 0.3 * sum(p.numel() for p in net.parameters())
+
+
+def test_distillation_targets_are_the_teachers_reading_in_the_students_charset():
+    """Teachers maps a teacher's classes onto another charset: decoded there, the targets say what the
+    teacher reads."""
+    from bigocr.detector.download import resolve_named
+    from bigocr.detector.weights import load_network, read_weights
+    from bigocr.recognizer.read import ctc_greedy, to_batch
+    from bigocr.recognizer.recognize import read_images
+    from bigocr.train.reader import Teachers
+
+    image = np.full((64, 260), 255, np.uint8)
+    cv2.putText(image, "Invoice 42", (6, 46), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
+    weights, _ = read_weights(resolve_named("documents"), "crnn")
+    said = read_images(load_network(weights), [image], weights.charset)[0][0]
+    assert said.strip()
+    charset = weights.charset[::-1] + "ſ"  # another order, and a class no teacher has
+    target = Teachers("documents", charset, bf16=False)(torch.from_numpy(to_batch([image])))
+    assert target.shape[2] == len(charset) + 1 and torch.allclose(target.sum(2), torch.ones(target.shape[:2]))
+    assert float(target[:, :, charset.index("ſ") + 1].max()) == 0.0
+    assert ctc_greedy(target.numpy(), charset)[0][0] == said

@@ -15,7 +15,9 @@ decoding.  With ``--margin M`` the crops are cut with ``M`` times the word's
 height of paper around them and each step trims a random part of it, so the
 model learns crops as loose as a detector's; ``--degrade P`` shrinks a share
 ``P`` of the crops to 13–32 px high and back, like the small print of forms.
-Loss: CTC (blank 0).  Checkpoints are the CRAFT trainer's
+Loss: CTC (blank 0); with ``--teacher`` also the KL divergence from the
+teachers' column probabilities (:class:`Teachers`), for a slim reader
+(``--width``, :func:`prune`) learning from the full ones.  Checkpoints are the CRAFT trainer's
 (:mod:`bigocr.train.checkpoint`): resumable, sharded; every ``--eval-every``
 steps the character error rate on the eval pages of each ``--eval-data``
 folder is logged and the checkpoint with the lowest mean CER exported as
@@ -38,7 +40,8 @@ import torch
 from bigocr.errors import ParameterError
 from bigocr.train.data import folders
 
-__all__ = ["ReaderConfig", "historical_charset", "extend_head", "word_crops", "train_reader", "main"]
+__all__ = ["ReaderConfig", "historical_charset", "extend_head", "prune", "Teachers", "word_crops", "train_reader",
+           "main"]
 
 #: Letters a new class is initialised from, where the decomposition does not say.
 LOOKS_LIKE = {"ſ": "f", "ß": "B", "æ": "a", "œ": "o", "ꝛ": "r", "ĳ": "y", "—": "-", "―": "-", "„": ",", "§": "S",
@@ -69,10 +72,14 @@ class ReaderConfig:
     margin: float = 0.0
     degrade: float = 0.0
     width: float = 1.0  # below 1: a slim reader, pruned from the base (:func:`prune`)
+    teacher: str = ""  # distil from these recognizers' column probabilities too ("auto": documents, historical)
+    kd_weight: float = 1.0
 
     def resumable_fields(self) -> dict:
-        fields = ("steps", "batch", "lr", "warmup", "base", "min_count", "seed", "margin", "degrade", "width")
-        defaults = {"margin": 0.0, "degrade": 0.0, "width": 1.0}  # left out at their defaults: older runs resume
+        fields = ("steps", "batch", "lr", "warmup", "base", "min_count", "seed", "margin", "degrade", "width",
+                  "teacher", "kd_weight")
+        # left out at their defaults: older runs resume
+        defaults = {"margin": 0.0, "degrade": 0.0, "width": 1.0, "teacher": "", "kd_weight": 1.0}
         return {k: v for k, v in asdict(self).items() if k in fields and (k not in defaults or v != defaults[k])}
 
 
@@ -262,6 +269,53 @@ def _cer(net, crops, texts, charset, bf16: bool) -> float:
     return errors / max(1, sum(len(t) for t in texts))
 
 
+class Teachers:
+    """Recognizers whose column probabilities a student learns (knowledge distillation).
+
+    For each word the teacher most confident on it is followed (as ``--recognizer
+    auto`` chooses per group, here per word); its probabilities are mapped onto
+    the student's charset (classes the student lacks are dropped, the rest
+    renormalised).  Teachers and student share the CRNN's column layout (one
+    column per 4 pixels), so the columns line up.
+    """
+
+    def __init__(self, spec: str, charset: str, bf16: bool):
+        from bigocr.detector.download import resolve_weights
+        from bigocr.detector.weights import load_network, read_weights
+        from bigocr.recognizer.recognize import AUTO
+
+        names = AUTO if spec == "auto" else tuple(spec.split(","))
+        self.nets, self.maps = [], []
+        for name in names:
+            weights, _ = read_weights(resolve_weights(name), "crnn")
+            net = load_network(weights)
+            lookup = {ch: k + 1 for k, ch in enumerate(charset)}
+            index = [0] + [lookup.get(ch, -1) for ch in weights.charset]  # teacher class -> student class
+            self.nets.append(net)
+            self.maps.append(torch.tensor(index))
+        self.classes = len(charset) + 1
+        self.bf16 = bf16
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Target probabilities ``(B, T, classes)`` of the student's charset for images ``x``."""
+        best = conf = None
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.bf16):
+            for net, index in zip(self.nets, self.maps):
+                probs = torch.softmax(net(x.contiguous(memory_format=torch.channels_last)).float(), dim=2)
+                mapped = torch.zeros(*probs.shape[:2], self.classes)
+                keep = index >= 0
+                mapped[:, :, index[keep]] = probs[:, :, keep]
+                mapped = mapped / mapped.sum(2, keepdim=True).clamp_min(1e-8)
+                top = probs.max(2).values  # a word's confidence: mean of its columns' best probability
+                score = top.mean(1)
+                if best is None:
+                    best, conf = mapped, score
+                else:
+                    better = score > conf
+                    best[better], conf = mapped[better], torch.maximum(conf, score)
+        return best.clone()
+
+
 def train_reader(config: ReaderConfig, *, log=print) -> dict:
     """Fine-tune (or go on fine-tuning) the recognizer; returns where it stopped and the best CER."""
     from bigocr.detector.download import resolve_weights
@@ -293,6 +347,7 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
                  for folder, split in folders(config.eval_data)}
         bf16 = resolve_precision(config.precision, "cpu") == "bf16"
         ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+        teachers = Teachers(config.teacher, charset, bf16) if config.teacher else None
         order = np.argsort([c.shape[1] for c in crops])  # batches of similar width: little padding
         buckets = [order[i:i + config.batch] for i in range(0, len(order), config.batch)]
         t_start, step, seen = time.perf_counter(), start, 0
@@ -311,6 +366,10 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
             lengths = torch.full((len(index),), log_probs.shape[0], dtype=torch.long)
             loss = ctc(log_probs, torch.tensor([c for t in targets for c in t], dtype=torch.long), lengths,
                        torch.tensor([len(t) for t in targets], dtype=torch.long))
+            if teachers is not None:  # KL(teacher || student) per column, averaged over the columns
+                target = teachers(x)
+                kd = (target * (target.clamp_min(1e-8).log() - log_probs.permute(1, 0, 2))).sum(2).mean()
+                loss = loss + config.kd_weight * kd
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -358,6 +417,10 @@ def main(argv=None) -> int:
                    help="the recognizer to start from (english-g2, documents, historical or a file)")
     p.add_argument("--width", type=float, default=1.0,
                    help="below 1: train a slim reader (e.g. 0.5: every layer half as wide), pruned from --base")
+    p.add_argument("--teacher", default="", metavar="auto|NAMES",
+                   help="also learn these recognizers' column probabilities (auto: documents and historical, "
+                        "the more confident on each word); comma-separated names or files")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss beside CTC's")
     p.add_argument("--steps", type=int, default=ReaderConfig.steps)
     p.add_argument("--batch", type=int, default=ReaderConfig.batch)
     p.add_argument("--lr", type=float, default=ReaderConfig.lr)
@@ -372,7 +435,7 @@ def main(argv=None) -> int:
                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
                           max_minutes=args.max_minutes, precision=args.precision, name=args.name,
                           eval_limit=args.eval_limit, margin=args.margin, degrade=args.degrade, base=args.base,
-                          width=args.width)
+                          width=args.width, teacher=args.teacher, kd_weight=args.kd_weight)
     result = train_reader(config)
     print(json.dumps({"step": result["step"], "best": result["best"]}))
     return 0
