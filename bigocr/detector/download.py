@@ -77,6 +77,11 @@ BUNDLED = {
     # bigocr's CRAFT fine-tuned on documents (bigocr train, step 239), on the training pages at the
     # pipeline's scale, starting from the first student (distilled from craft_mlt_25k); float32 (in float16 the
     # sample's title lost a letter).
+    # The published CRAFT fine-tuned on documents (bigocr train --init craft-mlt-25k, weak supervision on
+    # the VD-SBB training pages and FUNSD's training third beside synthetic pages; docs/TRAINING.md), step
+    # 400: above craft-mlt-25k at its best scale on forms, receipts and historical print; float16.
+    "craft-doc": ("detector/weights/bigocr-craft-doc.safetensors",
+                  "06a4d98896eeb8b978a8807df064473c189e5e7224dfb688e306d27677e8cfb8"),
     "craft-student": ("detector/weights/bigocr-craft-student.safetensors",
                       "d7a01aac85957ad100024d8019bddf3b921e25b2544161adf77d17dba5adae38"),
 }
