@@ -116,7 +116,8 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--recognizer", metavar="NAME|PATH",
                      help="recognizer: auto (default: documents or historical, whichever is more confident on "
                           "each group of words), documents (bigocr's, modern print: forms, receipts), historical "
-                          "(bigocr's, German/Latin print 1500-1850: ſ, umlauts, ligatures), english-g2 "
+                          "(bigocr's, German/Latin print 1500-1850: ſ, umlauts, ligatures), fast (bigocr's slim "
+                          "reader for both, ~4x faster than auto), english-g2 "
                           "(EasyOCR's English CRNN) or a bigocr .safetensors recognizer")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")

@@ -236,6 +236,28 @@ def test_the_bundled_historical_recognizer_is_checked_and_reads_long_s():
     assert sum(t == w for t, w in zip(texts, WORDS)) >= len(WORDS) // 2, texts  # still reads modern print
 
 
+def test_the_bundled_fast_reader_is_slim_checked_and_reads_modern_and_historical_print():
+    """--recognizer fast: one width-0.5 CRNN with the historical letters, reading rendered modern words
+    and real Fraktur words (eval crops of VD-SBB, exactly as written) well."""
+    from pathlib import Path
+
+    from bigocr.detector.download import BUNDLED
+    from bigocr.evaluate import truth_crops
+
+    weights, _ = read_weights(resolve_named("fast"), "crnn")
+    assert weights.sha256 == BUNDLED["fast"][1] and weights.width == 0.5
+    assert all(ch in weights.charset for ch in "ſäöüß☐")
+    reader = CrnnRecognizer.from_files(resolve_named("fast"))
+    texts = [t for t, _ in reader(_rendered_words())]
+    assert sum(t == w for t, w in zip(texts, WORDS)) >= len(WORDS) // 2, texts
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "vdsbb"
+    if not real.is_dir():
+        pytest.skip("no shared/data/real here")
+    _, pairs = next(truth_crops(real, "eval", 1))
+    said = [t for t, _ in reader([c for c, _ in pairs[:80]])]
+    assert sum(s == t for s, (_, t) in zip(said, pairs)) >= 0.8 * len(said), list(zip(said, [t for _, t in pairs]))
+
+
 def test_ctc_readings_have_no_spaces_at_the_ends():
     charset = "a "
     probs = np.zeros((1, 6, 3), np.float32)
