@@ -78,21 +78,22 @@ BUNDLED = {
     # SROIE training receipts' lines and the FUNSD training third's words (docs/MODEL.md), float16.
     "documents": ("recognizer/weights/bigocr-documents.safetensors",
                   "aba934ae14da81811c7f37c0153bd20e540527ee7de24cdfae2e265294b9064a"),
-    # A slim CRAFT (width 0.375, 2.9 M parameters) distilled (bigocr distill; docs/TRAINING.md) from
-    # bigocr's CRAFT fine-tuned on documents (bigocr train, step 239), on the training pages at the
-    # pipeline's scale, starting from the first student (distilled from craft_mlt_25k); float32 (in float16 the
-    # sample's title lost a letter).
     # The published CRAFT fine-tuned on documents (bigocr train --init craft-mlt-25k, weak supervision on
     # the VD-SBB training pages and FUNSD's training third beside synthetic pages; docs/TRAINING.md), step
     # 400: above craft-mlt-25k at its best scale on forms, receipts and historical print; float16.
     "craft-doc": ("detector/weights/bigocr-craft-doc.safetensors",
                   "06a4d98896eeb8b978a8807df064473c189e5e7224dfb688e306d27677e8cfb8"),
+    # A slim CRAFT (width 0.375, 2.9 M parameters) distilled (bigocr distill; docs/TRAINING.md) from
+    # craft-doc, on the training pages at the pipeline's scale, starting from the previous student
+    # (distilled from an earlier step of the same fine-tuning), step 500; within 0.01 H of craft-doc on
+    # every source (docs/MODEL.md); float32 (in float16 an earlier student's sample title lost a letter).
     "craft-student": ("detector/weights/bigocr-craft-student.safetensors",
-                      "d7a01aac85957ad100024d8019bddf3b921e25b2544161adf77d17dba5adae38"),
+                      "ab12da4bb3aebe6b02f2fce44fcfe9a12974c5aff4e57b7539f45705edf73921"),
 }
 
 #: The detector and the recognizer used when none is given.
-# The student: above craft-mlt-25k (at its best scale) on every source of the development set (docs/MODEL.md).
+# The student: within 0.01 H of craft-doc (the most words) and above craft-mlt-25k at its best scale on every
+# source of the development set, ~5x faster (docs/MODEL.md).
 DEFAULT_DETECTOR = "craft-student"
 #: The detector a LinkRefiner runs on (it needs full-width CRAFT) when no weights are given.
 REFINER_DETECTOR = "craft-mlt-25k"
