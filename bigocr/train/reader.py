@@ -117,50 +117,41 @@ def extend_head(net: torch.nn.Module, base: str, charset: str) -> torch.nn.Modul
     return wider
 
 
-def _keep(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the ``k`` largest ``scores``, in their original order."""
-    return torch.sort(torch.topk(scores, k).indices).values
-
-
 def prune(net: torch.nn.Module, width: float) -> torch.nn.Module:
     """A CRNN of width multiplier ``width`` holding the strongest units of ``net`` (a full-width CRNN).
 
     Convolutions keep the output channels with the largest filters (L1, scaled
-    by a following batch norm); each LSTM keeps the hidden units its output
-    layer weighs most (the same units in both directions); each linear layer
-    keeps the outputs its consumer weighs most.  A starting point that
-    already reads a little: training (``bigocr train-reader --width``) does the rest.
+    by a following batch norm, as :func:`bigocr.train.distill.slim_from` does for
+    CRAFT); each LSTM keeps the hidden units its output layer weighs most (the
+    same units in both directions); each linear layer keeps the outputs its
+    consumer weighs most.  A starting point that already reads a little:
+    training (``bigocr train-reader --width``) does the rest.
     """
     from torch import nn
 
     from bigocr.recognizer.crnn import CRNN
+    from bigocr.train.distill import _copy_bn, _copy_conv, _importance, _top
 
     slim = CRNN(net.num_classes, width=width)
+    layers, slim_layers = list(net.FeatureExtraction.ConvNet), list(slim.FeatureExtraction.ConvNet)
+    kept = torch.arange(1)  # the gray input channel
+    for i, (conv, thin) in enumerate(zip(layers, slim_layers)):
+        if not isinstance(conv, nn.Conv2d):
+            continue
+        norm = layers[i + 1] if isinstance(layers[i + 1], nn.BatchNorm2d) else None
+        keep = _top(_importance(conv, norm), thin.out_channels)
+        _copy_conv(thin, conv, keep, kept)
+        if norm is not None:
+            _copy_bn(slim_layers[i + 1], norm, keep)
+            slim_layers[i + 1].num_batches_tracked.copy_(norm.num_batches_tracked)
+        kept = keep
     big, small = net.state_dict(), slim.state_dict()
     out = {}
-    layers = list(net.FeatureExtraction.ConvNet)
-    convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)]
-    kept = torch.arange(1)  # the gray input channel
-    for i in convs:
-        w = big[f"FeatureExtraction.ConvNet.{i}.weight"]
-        score = w.abs().sum(dim=(1, 2, 3))
-        norm = f"FeatureExtraction.ConvNet.{i + 1}"
-        if isinstance(layers[i + 1], nn.BatchNorm2d):
-            score = score * (big[f"{norm}.weight"].abs() / (big[f"{norm}.running_var"] + 1e-5).sqrt())
-        keep = _keep(score, small[f"FeatureExtraction.ConvNet.{i}.weight"].shape[0])
-        out[f"FeatureExtraction.ConvNet.{i}.weight"] = w[keep][:, kept]
-        if f"FeatureExtraction.ConvNet.{i}.bias" in big:
-            out[f"FeatureExtraction.ConvNet.{i}.bias"] = big[f"FeatureExtraction.ConvNet.{i}.bias"][keep]
-        if isinstance(layers[i + 1], nn.BatchNorm2d):
-            for key in ("weight", "bias", "running_mean", "running_var"):
-                out[f"{norm}.{key}"] = big[f"{norm}.{key}"][keep]
-            out[f"{norm}.num_batches_tracked"] = big[f"{norm}.num_batches_tracked"]
-        kept = keep
     for n in range(2):
         pre = f"SequenceModeling.{n}"
         hidden = big[f"{pre}.rnn.weight_hh_l0"].shape[1]
         linear = big[f"{pre}.linear.weight"]  # (out, 2 * hidden)
-        units = _keep(linear[:, :hidden].abs().sum(0) + linear[:, hidden:].abs().sum(0),
+        units = _top(linear[:, :hidden].abs().sum(0) + linear[:, hidden:].abs().sum(0),
                       small[f"{pre}.rnn.weight_hh_l0"].shape[1])
         rows = torch.cat([g * hidden + units for g in range(4)])  # the input, forget, cell and output gates
         for suffix in ("l0", "l0_reverse"):
@@ -170,13 +161,13 @@ def prune(net: torch.nn.Module, width: float) -> torch.nn.Module:
             out[f"{pre}.rnn.bias_hh_{suffix}"] = big[f"{pre}.rnn.bias_hh_{suffix}"][rows]
         consumer = big["SequenceModeling.1.rnn.weight_ih_l0"].abs().sum(0) + big[
             "SequenceModeling.1.rnn.weight_ih_l0_reverse"].abs().sum(0) if n == 0 else big["Prediction.weight"].abs().sum(0)
-        outputs = _keep(consumer, small[f"{pre}.linear.weight"].shape[0])
+        outputs = _top(consumer, small[f"{pre}.linear.weight"].shape[0])
         out[f"{pre}.linear.weight"] = linear[outputs][:, torch.cat([units, hidden + units])]
         out[f"{pre}.linear.bias"] = big[f"{pre}.linear.bias"][outputs]
         kept = outputs
     out["Prediction.weight"] = big["Prediction.weight"][:, kept]
     out["Prediction.bias"] = big["Prediction.bias"]
-    slim.load_state_dict(out, strict=True)
+    slim.load_state_dict({**small, **out}, strict=True)
     if getattr(net, "charset", None):
         slim.charset = net.charset
     return slim
@@ -285,14 +276,13 @@ class Teachers:
         from bigocr.recognizer.recognize import AUTO
 
         names = AUTO if spec == "auto" else tuple(spec.split(","))
+        lookup = {ch: k + 1 for k, ch in enumerate(charset)}
         self.nets, self.maps = [], []
         for name in names:
             weights, _ = read_weights(resolve_weights(name), "crnn")
-            net = load_network(weights)
-            lookup = {ch: k + 1 for k, ch in enumerate(charset)}
-            index = [0] + [lookup.get(ch, -1) for ch in weights.charset]  # teacher class -> student class
-            self.nets.append(net)
-            self.maps.append(torch.tensor(index))
+            self.nets.append(load_network(weights))
+            # teacher class -> student class (-1: the student has no such class)
+            self.maps.append(torch.tensor([0] + [lookup.get(ch, -1) for ch in weights.charset]))
         self.classes = len(charset) + 1
         self.bf16 = bf16
 
