@@ -1,7 +1,7 @@
 """bigocr's benchmarks, measured side by side in one run and printed as ratios.
 
-    python benchmarks/run.py [--weights W] [--only merge,plans,cpu,quality,student] [--quick]
-                             [--student S] [--json benchmarks/out/bench.json]
+    python benchmarks/run.py [--weights W] [--only merge,plans,cpu,quality,student,scans] [--quick]
+                             [--student S] [--big-mosaic] [--json benchmarks/out/bench.json]
 
 Sections (each a table; all figures also go to the JSON file):
 
@@ -33,16 +33,20 @@ quality
     fp32) find at IoU >= 0.9.
 
 scans
-    ``bigocr run`` with its defaults (the student, scale auto, text read), a
-    separate process each, on real scans: the VD-SBB eval pages packed into
-    one 12.7 MP mosaic (H against its truth) and the SROIE eval receipts of
-    20 MP and more (35 MP, 600 dpi), each with the grid (default) and the
-    thirds: wall time, scan MP/s, where the time went, peak memory.
+    ``bigocr run`` with its defaults (the default model, scale auto, text
+    read), a separate process each, on real scans: the VD-SBB eval pages
+    packed into one 12.7 MP mosaic (H against its truth) and the SROIE eval
+    receipts of 20 MP and more (35 MP, 600 dpi), each with the grid (default)
+    and the thirds: wall time, scan MP/s, where the time went, peak memory.
+    With ``--big-mosaic`` also the FUNSD and VD-SBB eval pages packed into a
+    7256-wide, 95 MP mosaic (grid only: minutes).
 
 student
-    A slim student (``--student``, default ``craft-student``, from ``bigocr
-    distill``) beside its teacher (``--weights``, default ``craft-mlt-25k``):
-    the network alone on one 1536 x 1536 tile at the default precision, then
+    Slim students (``--student``, default ``craft-student,craft-fast``, from
+    ``bigocr distill``; ``craft-fast`` is the half-input one) beside their
+    teacher (``--weights``, default ``craft-doc``): the network alone on one
+    1536 x 1536 tile at the default precision (a half-input student sees it
+    halved, as in the pipeline), then
     end to end (``bigocr run``'s defaults: scale auto, a separate process
     each, wall time; text read, then boxes only) on a mosaic of real eval pages,
     with the H-mean of each against the mosaic's truth.  MP/s are scan
@@ -313,19 +317,20 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
     return out
 
 
-def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
+def bench_student(args, weights: Path, students: list[Path], tmp: Path) -> dict:
+    """Teacher and students side by side: the network on one tile, then ``bigocr run`` on a real-page mosaic."""
     from bigocr.evaluate import match
 
     side = 512 if args.quick else 1536
     tile = _lined_tile(side)
-    nets = [("teacher " + weights.name, weights), ("student " + student.name, student)]
+    nets = [("teacher " + weights.name, weights)] + [("student " + s.name, s) for s in students]
     figures, rows = {"tile": side, "runs": []}, []
     for name, path in nets:
         precision, seconds = _network_seconds(path, tile)
         figures["runs"].append({"network": name, "precision": precision, "seconds": round(seconds, 3)})
         rows.append([name, precision, seconds, side * side / 1e6 / seconds])
-    rows[1].append(rows[0][2] / rows[1][2])
-    rows[0].append(1.0)
+    for row in rows:
+        row.append(rows[0][2] / row[2])
     table(f"student: the network on one {side} x {side} tile", ["network", "precision", "seconds", "MP/s",
                                                                 "x teacher"], rows)
     h, w = (2400, 2400) if args.quick else (4000, 5000)
@@ -336,6 +341,7 @@ def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
     megapixels = truth["width"] * truth["height"] / 1e6
     rows = []
     for extra, what in (([], "text read"), (["--no-text"], "boxes only")):
+        first = len(rows)
         for name, path in nets:
             out = tmp / f"run-{len(rows)}"
             run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "--weights", str(path),
@@ -346,8 +352,8 @@ def bench_student(args, weights: Path, student: Path, tmp: Path) -> dict:
                                     "peak_mb": round(run["peak_rss_mb"]), "mp_per_s": round(megapixels / run["wall_s"], 3),
                                     "h": round(counts.hmean, 4)})
             rows.append([f"{name}, {what}", run["wall_s"], megapixels / run["wall_s"], counts.hmean])
-        rows[-1].append(rows[-2][1] / rows[-1][1])
-        rows[-2].append(1.0)
+        for row in rows[first:]:
+            row.append(rows[first][1] / row[1])
     table(f"student: bigocr run (scale auto) on a {truth['width']} x {truth['height']} mosaic of "
           f"{len(truth['pages'])} real eval pages ({megapixels:.1f} MP), process start included",
           ["run", "seconds", "MP/s", "H", "x teacher"], rows)
@@ -363,6 +369,9 @@ def bench_scans(args, tmp: Path) -> dict:
     scans = []
     if (data / "vdsbb").is_dir():
         scans.append(("VD-SBB eval pages, mosaic", mosaic(data, tmp / "scans-mosaic.tif", w, h, sources=("vdsbb",))))
+    if args.big_mosaic and not args.quick:  # the 7256 x 13483 mosaic of forms and prints: grid only
+        scans.append(("FUNSD + VD-SBB eval pages, 7256-wide mosaic",
+                      mosaic(data, tmp / "scans-big-mosaic.tif", sources=("funsd", "vdsbb"))))
     if not args.quick:  # the big receipts: real 600 dpi scans
         for gt in sorted((data / "sroie").glob("*.gt.json")):
             doc = json.loads(gt.read_text())
@@ -371,18 +380,20 @@ def bench_scans(args, tmp: Path) -> dict:
     if not scans:
         print(f"\n## scans: skipped: no real scans in {data}")
         return {}
-    figures, rows = {"runs": []}, []
+    figures, rows, model = {"runs": []}, [], "?"
     for name, scan in scans:
         truth_path = scan.with_name(scan.stem + ".gt.json")
         truth = json.loads(truth_path.read_text())
         megapixels = truth["width"] * truth["height"] / 1e6
         seconds = {}
-        for tiling in ("grid", "thirds"):
+        tilings = ("grid",) if "7256-wide" in name else ("grid", "thirds")
+        for tiling in tilings:
             out = tmp / f"scans-{len(figures['runs'])}"
             extra = ["--tiling", "thirds"] if tiling == "thirds" else []
             run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "-q", "--no-preview", *extra])
             found, t = _words_json(out)
             doc = json.loads((out / "words.json").read_text())
+            model = doc["model"]["name"]
             h_mean = None
             if truth.get("granularity") == "word" and "pages" in truth:  # the mosaic: word truth
                 h_mean = match(found, [np.asarray(t["box"], float) for t in truth["words"]],
@@ -397,9 +408,12 @@ def bench_scans(args, tmp: Path) -> dict:
             rows.append([name, megapixels, tiling, doc["tiles"]["pixels_ratio"], run["wall_s"],
                          megapixels / run["wall_s"], len(found), "" if h_mean is None else h_mean,
                          t.get("tiles"), t.get("recognize"), run["peak_rss_mb"]])
-        rows[-2].append(seconds["thirds"] / seconds["grid"])
-        rows[-1].append(1.0)
-    table("scans: bigocr run with its defaults (craft-student, scale auto, text read; process start included), "
+        if "thirds" in seconds:
+            rows[-2].append(seconds["thirds"] / seconds["grid"])
+            rows[-1].append(1.0)
+        else:
+            rows[-1].append("")
+    table(f"scans: bigocr run with its defaults ({model}, scale auto, text read; process start included), "
           "grid (default) and thirds", ["scan", "MP", "tiling", "x pixels", "seconds", "MP/s", "words", "H",
                                         "tiles s", "reading s", "peak MB", "x thirds"], rows)
     return figures
@@ -501,8 +515,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"),
                         help="real scans with truth, for the mosaic")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bigocr sample scan")
-    parser.add_argument("--student", help="a slim CRAFT from bigocr distill, for the student section (default: "
-                                           "craft-student; its teacher: --weights, default craft-mlt-25k)")
+    parser.add_argument("--student", help="slim CRAFTs from bigocr distill, comma-separated, for the student section "
+                                           "(default: craft-student,craft-fast; their teacher: --weights, default "
+                                           "craft-doc)")
+    parser.add_argument("--big-mosaic", action="store_true",
+                        help="scans section: also the 7256 x 13483 mosaic of FUNSD and VD-SBB eval pages (grid only; minutes)")
     parser.add_argument("--quick", action="store_true", help="small scans: a smoke test of this script")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/out/bench.json"), help="figures go here")
     args = parser.parse_args(argv)
@@ -536,8 +553,9 @@ def main(argv=None) -> int:
         if "student" in sections:
             from bigocr.detector.download import resolve_weights
 
-            teacher = Path(resolve_weights(args.weights or "craft-mlt-25k"))
-            report["student"] = bench_student(args, teacher, Path(resolve_weights(args.student or "craft-student")), tmp)
+            teacher = Path(resolve_weights(args.weights or "craft-doc"))
+            students = [Path(resolve_weights(n)) for n in (args.student or "craft-student,craft-fast").split(",")]
+            report["student"] = bench_student(args, teacher, students, tmp)
         if "scans" in sections:
             report["scans"] = bench_scans(args, tmp)
         if "quality" in sections:

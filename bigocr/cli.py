@@ -92,7 +92,8 @@ class _Parser(argparse.ArgumentParser):
 def _job_options(cmd) -> None:
     """Options shared by ``run`` and ``batch``."""
     cmd.add_argument("--max-side", type=_positive_int, default=2560, metavar="N",
-                     help="cap on a tile's longer side in scan pixels (default: 2560)")
+                     help="cap on the longer side of the tile the network sees, in working pixels (a half-input "
+                          "CRAFT such as craft-fast sees tiles halved: its tiles may be twice as long; default: 2560)")
     cmd.add_argument("--scale", type=scale_arg, default=None, metavar="FACTOR|auto",
                      help="resample the scan by FACTOR, tile by tile, before detection (0.5 halves it); auto: "
                           "from the scan's text height, to where the network sees best; boxes stay in scan "
@@ -106,8 +107,9 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--margin", type=_positive_int, metavar="PX",
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
-                     help="CRAFT weights: craft-student (default: bigocr's slim CRAFT, several times faster), "
-                          "craft-doc (bigocr's full CRAFT fine-tuned on documents: most words, ~5x slower), "
+                     help="CRAFT weights: craft-fast (default: bigocr's slim half-input CRAFT, ~15x faster than "
+                          "craft-doc), craft-student (bigocr's slim CRAFT: ~3x slower, a few more words on receipts), "
+                          "craft-doc (bigocr's full CRAFT fine-tuned on documents: most words on forms, slowest), "
                           "craft-mlt-25k (the published CRAFT, installed with bigocr; the default with --refiner), "
                           "a reference .pth or a bigocr .safetensors")
     cmd.add_argument("--refiner", metavar="PATH", help="LinkRefiner weights (refines the affinity map)")

@@ -121,9 +121,15 @@ def run_tile(scan, tile, detector, maps) -> dict:
         The tile's index and seconds spent reading, detecting and writing.
     """
     t0 = time.perf_counter()
-    pixels = scan.read(*tile.window)
+    halved = getattr(detector, "halved_input", False)
+    if halved:  # a half-input CRAFT: the tile at half resolution, resampled once from the scan
+        from bigocr.tiler.scale import read_halved
+
+        pixels = read_halved(scan, tile.window)
+    else:
+        pixels = scan.read(*tile.window)
     t1 = time.perf_counter()
-    region, affinity = check_maps(pixels, detector(pixels))
+    region, affinity = check_maps(pixels, detector.detect_halved(pixels) if halved else detector(pixels), halved)
     t2 = time.perf_counter()
     group = open_maps(maps, mode="r+")
     write_tile(group, tile, region, affinity)

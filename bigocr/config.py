@@ -59,6 +59,10 @@ class Params:
         ``scale``, and its tall words replace the pieces the first pass made of
         them (:mod:`bigocr.merge.coarse`); 0: no second pass.  None: not chosen
         yet (the pipeline makes it 0.25 for CRAFT weights, 0 for other detectors).
+    align : int
+        The grid's window origins are multiples of this many working pixels:
+        the network's pooling grid (32 for CRAFT, 64 for a half-input CRAFT,
+        which sees the tiles halved; the pipeline sets it from the detector).
     """
 
     max_side: int = 2560
@@ -71,6 +75,7 @@ class Params:
     margin: int | None = None
     scale: float | str | None = 1.0
     coarse: float | None = None
+    align: int = 32
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
@@ -90,6 +95,8 @@ class Params:
             object.__setattr__(self, "scale", check_scale(self.scale))
         if self.coarse is not None:
             check_coarse(self.coarse)
+        if self.align not in (32, 64):
+            raise ParameterError(f"align must be 32 or 64, got {self.align!r}")
         if self.invert not in INVERT_MODES:
             raise ParameterError(f"invert must be one of {', '.join(INVERT_MODES)}, got {self.invert!r}")
 

@@ -474,7 +474,7 @@ def main(argv=None) -> int:
     p.add_argument("--sources", default="funsd,sroie,vdsbb")
     p.add_argument("--split", default="eval", choices=("eval", "train", "all"))
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-student)")
+    who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-fast)")
     who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
     who.add_argument("--truth-words", action="store_true",
                      help="use the true word boxes (with --lines: measures the line grouping alone)")

@@ -299,7 +299,7 @@ def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool,
     if work is not scan:
         log.info("scale %.4g (%s): the detector sees %d x %d px", params.scale, scale_info["rule"], work.width,
                  work.height)
-    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin)
+    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
     summary = plan.summary()
     log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
              summary["pixels_ratio"], plan.chunks)
@@ -515,7 +515,7 @@ def _coarse_words(scan, params: Params, runner: _Runner, store) -> list:
     work = scaled(scan, scale)
     if min(work.height, work.width) < 32:  # nothing a headline could be read from
         return []
-    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin)
+    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
     attrs = {"bigocr": {"pass": "coarse", "complete": False, "map_scale": 2 / scale, "scale": scale, "axes": "yx",
                         "plan": plan.summary()}}
     try:
@@ -566,7 +566,14 @@ def with_tiling(params: Params, detector) -> Params:
     (or a given margin) and the thirds for other detectors, whose reach an
     impulse may not measure; also the thirds when ``max_side`` is too small to
     hold the measured margin (the grid's tiles would have no core).
+
+    ``max_side`` caps the side of what the network sees: a half-input CRAFT
+    sees tiles halved, so its tiles may be twice as long in working pixels
+    (the returned ``max_side`` is in working pixels).
     """
+    input_scale = getattr(getattr(getattr(detector, "detector", detector), "craft", None), "input_scale", 1.0)
+    if input_scale != 1:  # and its pooling grid is twice as coarse in working pixels
+        params = replace(params, max_side=int(params.max_side / input_scale), align=64)
     tiling, chosen = params.tiling, params.tiling is None
     if chosen:
         craft = isinstance(getattr(detector, "detector", detector), CraftDetector)  # InvertBoth wraps it
@@ -577,7 +584,7 @@ def with_tiling(params: Params, detector) -> Params:
     from bigocr.tiler.plan import grid_fits
 
     margin = measured_margin(detector)
-    if chosen and not grid_fits(params.max_side, margin):
+    if chosen and not grid_fits(params.max_side, margin, params.align):
         log.info("max_side %d is too small for the grid's context margin of %d px: tiling in thirds",
                  params.max_side, margin)
         return replace(params, tiling="thirds")

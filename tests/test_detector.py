@@ -226,3 +226,59 @@ def test_fuse_batch_norm_keeps_the_function():
         before = before[0] if isinstance(before, tuple) else before
         after = after[0] if isinstance(after, tuple) else after
         assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
+
+
+def test_halve_averages_two_by_two_blocks_and_repeats_the_last_odd_row():
+    from bigocr.detector.infer import halve, map_shape
+
+    tile = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3) * 3
+    half = halve(tile)
+    assert half.shape == (*map_shape(tile.shape), 3) == (3, 4, 3) and half.dtype == np.uint8
+    block = tile[2:4, 4:6].astype(float).mean(axis=(0, 1))
+    np.testing.assert_array_equal(half[1, 2], np.floor(block + 0.5))
+    np.testing.assert_array_equal(half[2, 3], tile[4, 6])  # corner: its own pixel repeated
+
+
+def test_half_input_craft_outputs_maps_at_its_inputs_resolution_and_starts_as_its_source(tmp_path):
+    """upconv5 starts as the identity: the half-input net's maps are the usual net's head on its upsampled feature."""
+    import torch.nn.functional as F
+
+    from bigocr.train.distill import _half_input
+
+    torch.manual_seed(0)
+    usual = CRAFT(0.25).eval()
+    half = _half_input(usual).eval()
+    assert half.input_scale == 0.5 and not hasattr(usual, "upconv5")
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        scores, feature = usual(x)
+        mine, _ = half(x)
+        expected = usual.conv_cls(F.interpolate(feature, size=(64, 96), mode="bilinear", align_corners=False))
+    assert scores.shape == (1, 32, 48, 2) and mine.shape == (1, 64, 96, 2)
+    torch.testing.assert_close(mine, expected.permute(0, 2, 3, 1))
+    # saved and read back with its layout; a detector of it keeps the tile -> half-size maps contract
+    path = save_weights(half, tmp_path / "h.safetensors", name="h").path
+    weights, state = read_weights(path)
+    assert weights.input_scale == 0.5 and any(k.startswith("upconv5.") for k in state)
+    det = CraftDetector.from_files(path, device="cpu", precision="fp32")
+    assert det.model_info["input_scale"] == 0.5
+    for shape in ((31, 33, 3), (64, 64, 3), (65, 1, 3)):
+        region, affinity = det(np.full(shape, 200, np.uint8))
+        assert region.shape == affinity.shape == ((shape[0] + 1) // 2, (shape[1] + 1) // 2)
+    # what the detector computes is the network on the halved tile
+    from bigocr.detector.infer import halve
+    from bigocr.detector.weights import load_network
+
+    tile = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    with torch.no_grad():
+        direct = load_network(weights)(preprocess(halve(tile)))[0][0, :32, :48, 0].numpy()
+    np.testing.assert_allclose(det(tile)[0], direct, atol=1e-5)
+    # the usual layout's file does not load as a half-input net, nor the other way round
+    usual_path = save_weights(usual, tmp_path / "u.safetensors", name="u").path
+    assert read_weights(usual_path)[0].input_scale == 1.0
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(path), str(tmp_path / "bad.safetensors"),
+              metadata={"format": "bigocr", "network": "craft", "name": "b", "width": "0.25"})
+    with pytest.raises(WeightsError, match="unexpected .*upconv5"):
+        read_weights(tmp_path / "bad.safetensors")

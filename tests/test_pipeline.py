@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import torch
 import pytest
 import tifffile
 
@@ -70,10 +71,11 @@ def test_local_cluster_and_synchronous_agree(big_page):
 def test_random_craft_tiled_agrees_with_untiled(tmp_path, random_weights):
     """Real CRAFT (random weights): owned regions equal the untiled maps (to float32 rounding)."""
     page, _ = make_page(2000, 320, words=80, seed=2)
-    whole = bigocr.detect(page, max_side=2560, detector=random_weights, out=tmp_path / "whole",
-                          scheduler="synchronous", device="cpu", precision="fp32", scale=1)
+    whole = bigocr.detect(page, max_side=2560, detector=random_weights, out=tmp_path / "whole", tiling="thirds",
+                          scheduler="synchronous", device="cpu", precision="fp32", scale=1)  # (a grid cuts it in two)
+    # random weights reach farther than the impulse measures on its page (44 px): a margin that covers their reach
     tiled = bigocr.detect(page, max_side=1040, detector=random_weights, out=tmp_path / "tiled", device="cpu",
-                          precision="fp32", scale=1)
+                          precision="fp32", scale=1, margin=160)
     assert whole.tiles["count"] == 1 and tiled.tiles["count"] == 3
     a, b = open_maps(tmp_path / "whole" / "maps.zarr"), open_maps(tmp_path / "tiled" / "maps.zarr")
     for name in ("region", "affinity"):
@@ -83,6 +85,35 @@ def test_random_craft_tiled_agrees_with_untiled(tmp_path, random_weights):
         assert np.abs(x - y).max() <= 1e-3 * span, name  # float32 rounding (was 2 % off the grid)
     doc = json.loads((tmp_path / "tiled" / "words.json").read_text())
     assert doc["model"]["name"] == "random-init" and len(doc["model"]["sha256"]) == 64
+
+
+def test_a_half_input_craft_gets_its_tiles_halved_from_the_scan_and_tiles_still_agree(tmp_path):
+    """Half-input layout at scale 2: tiles are read at half resolution straight from the scan (no working pixels),
+    the maps keep the half-resolution contract, and tiled maps equal the untiled ones."""
+    from bigocr.detector import CRAFT, save_weights
+    from bigocr.train.distill import _half_input
+
+    torch.manual_seed(0)
+    path = save_weights(_half_input(CRAFT(0.25)), tmp_path / "half.safetensors", name="half").path
+    page, _ = make_page(1100, 240, words=40, seed=4)
+    whole = bigocr.detect(page, max_side=4096, detector=path, out=tmp_path / "whole", tiling="thirds",
+                          scheduler="synchronous", device="cpu", precision="fp32", scale=2, coarse=0)
+    # (random weights reach far: a margin that covers them; off the 64 px grid the seams were 1 % off)
+    tiled = bigocr.detect(page, max_side=900, detector=path, out=tmp_path / "tiled", device="cpu",
+                          precision="fp32", scale=2, coarse=0, margin=384)
+    # max_side caps what the network sees: the working tiles may be twice as long, and start on its 64 px grid
+    assert whole.tiles["count"] == 1 and tiled.tiles["max_side"] == 1800 and tiled.tiles["count"] == 3
+    from bigocr.tiler.plan import make_plan
+
+    assert tiled.params["align"] == 64
+    origins = [t.window[0] for t in make_plan(2200, 480, 1800, "grid", 384, 64).tiles]
+    assert len(origins) == 3 and all(y % 64 == 0 for y in origins)
+    a, b = open_maps(tmp_path / "whole" / "maps.zarr"), open_maps(tmp_path / "tiled" / "maps.zarr")
+    assert a["region"].shape == (1100, 240)  # half of the 2200 x 480 working pixels
+    for name in ("region", "affinity"):
+        x, y = a[name][:], b[name][:]
+        assert float(x.max() - x.min()) > 0
+        assert np.abs(x - y).max() <= 1e-3 * float(x.max() - x.min()), name
 
 
 def test_tiles_start_on_the_networks_grid_so_pooling_sees_what_the_whole_scan_sees(tmp_path):

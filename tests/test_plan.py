@@ -126,3 +126,24 @@ def test_ties_split_rows_first():
 def test_bad_arguments_name_the_problem(args, match):
     with pytest.raises(ParameterError, match=match):
         plan_tiles(*args)
+
+
+def test_grid_cores_are_even_and_a_one_tile_scan_is_shared_by_two_workers():
+    from bigocr.tiler.plan import SPLIT_MARGINS, plan_grid
+
+    # 5000 px at a 2560 cap: three cores of 772-864 map px, not two full ones and a thin remainder
+    plan = plan_grid(2546, 5000, 2560, 244)
+    owned = [b - a for a, b in plan.cols.owned]
+    assert plan.cols.count == 3 and min(owned) >= 0.85 * max(owned)  # (was 1024, 1024, 452)
+    assert all(b - a <= 2560 for a, b in plan.cols.windows) and all(a % 32 == 0 for a, _ in plan.cols.windows)
+    # fits one tile, long side >= SPLIT_MARGINS margins: two tiles along it; the maps' owners still cover it once
+    plan = plan_grid(2546, 5000, 5120, 488)
+    assert plan.summary()["grid"] == [1, 2] and plan.pixels <= 1.25 * 2546 * 5000
+    assert plan.cols.owned[0][0] == 0 and plan.cols.owned[0][1] == plan.cols.owned[1][0]
+    assert plan.cols.owned[1][1] == plan.cols.map_length
+    tall = plan_grid(5000, 2546, 5120, 488)
+    assert tall.summary()["grid"] == [2, 1]
+    # small scans (or no margin) stay one tile
+    assert plan_grid(1000, 762, 2560, 244).summary()["count"] == 1
+    assert plan_grid(2546, 5000, 5120, 0).summary()["count"] == 1
+    assert plan_grid(100, SPLIT_MARGINS * 64 - 1, 5120, 64).summary()["count"] == 1

@@ -12,7 +12,7 @@ import bigocr
 from bigocr.cli import main
 from bigocr.merge.stitch import open_maps
 from bigocr.testing import FakeDetector, PooledFakeDetector, make_page
-from bigocr.tiler.scale import ScaledScan, axis_taps
+from bigocr.tiler.scale import ScaledScan, axis_taps, scaled
 from bigocr.tiler.scan import open_scan
 from bigocr.tiler.textsize import BAND, MAX_AUTO, auto_scale, band_scale, text_height
 
@@ -146,3 +146,21 @@ def test_cli_scale_option(tmp_path, capsys):
     with pytest.raises(bigocr.OutputError, match="scale"):
         bigocr.detect(tmp_path / "s.tif", detector=FakeDetector(), scheduler="synchronous", scale=1.0,
                       out=tmp_path / "auto")
+
+
+@pytest.mark.parametrize("scale", [2.0, 2.25, 1.5, 0.6875, 1.0])
+def test_read_halved_is_the_halved_working_window_without_making_it(scale):
+    from bigocr.detector.infer import halve
+    from bigocr.tiler.scale import read_halved
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (203, 157, 3), dtype=np.uint8)
+    scan = scaled(open_scan(pixels), scale)
+    h, w = scan.height, scan.width
+    for window in ((0, h, 0, w), (32, min(h, 161), 64, min(w, 133)), (h - 61 - (h - 61) % 2, h, 0, 33)):
+        expected = halve(scan.read(*window))
+        got = read_halved(scan, window)
+        assert got.shape == expected.shape and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - expected).max() <= 1  # one rounding instead of two
+    with pytest.raises(ValueError, match="even"):
+        read_halved(ScaledScan(open_scan(pixels), 2.0), (1, 9, 0, 8))

@@ -302,14 +302,18 @@ def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
     if not data.is_dir():
         pytest.skip("no shared/data/real here")
     config = DistillConfig(str(tmp_path / "run"), data=f"{data}:train", width=0.25, crop=128, crops_per_page=3,
-                           steps=2, batch=2, checkpoint_every=1, limit_pages=2, warmup=1, large_crops=1)
+                           steps=2, batch=2, checkpoint_every=1, limit_pages=2, warmup=1, large_crops=1, more_crops=2)
     logged = []
     first = distill(config, log=logged.append)
     cached = sorted((tmp_path / "run" / "teacher").glob("*.npz"))
-    assert first["step"] == 2 and len(cached) == 4 and sum("teacher_page" in line for line in logged) == 4
+    assert first["step"] == 2 and len(cached) == 6 and sum("teacher_page" in line for line in logged) == 6
     large = [np.load(f) for f in cached if f.name.endswith(".large.npz")]
     assert len(large) == 2 and all(z["images"].shape == (1, 128, 128, 3) and z["maps"].shape == (1, 64, 64, 2)
                                    for z in large)
+    more = [np.load(f) for f in cached if f.name.endswith(".more.npz")]
+    base = [np.load(f) for f in cached if f.name.count(".") == 1]
+    assert len(more) == len(base) == 2 and all(z["images"].shape == (2, 128, 128, 3) for z in more)
+    assert not any(np.array_equal(m["images"][0], b["images"][0]) for m, b in zip(more, base))  # drawn anew
     stamps = [f.stat().st_mtime_ns for f in cached]
     with pytest.raises(bigocr.ParameterError, match="other settings"):
         distill(DistillConfig(**{**config.__dict__, "lr": 1e-3}), log=logged.append)
@@ -330,6 +334,16 @@ def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
     with pytest.raises(bigocr.ParameterError, match="width 0.25, not --width 0.5"):
         distill(DistillConfig(**{**config.__dict__, "out": str(tmp_path / "wide"), "width": 0.5,
                                  "init": str(tmp_path / "run" / "student.safetensors")}), log=logged.append)
+    # --half-input from that student: the crops halved, the teacher's maps at the student's input resolution
+    shutil.copytree(tmp_path / "run" / "teacher", tmp_path / "half" / "teacher")
+    half = DistillConfig(**{**config.__dict__, "out": str(tmp_path / "half"), "steps": 1, "input_scale": 0.5,
+                            "init": str(tmp_path / "run" / "student.safetensors")})
+    assert distill(half, log=logged.append)["step"] == 1
+    weights, _ = read_weights(tmp_path / "half" / "student.safetensors", "craft")
+    assert weights.input_scale == 0.5 and weights.name == "bigocr-craft-student-half-0.25"
+    with pytest.raises(bigocr.ParameterError, match="half-input student; pass --half-input"):
+        distill(DistillConfig(**{**config.__dict__, "out": str(tmp_path / "usual"),
+                                 "init": str(tmp_path / "half" / "student.safetensors")}), log=logged.append)
 
 
 def test_reader_data_folders_and_crop_augmentation():

@@ -11,7 +11,7 @@ __all__ = ["CRAFT", "RefineNet", "CraftDetector", "InvertBoth", "preprocess", "W
 
 
 def default_weights(refiner: bool = False) -> Path:
-    """The default detector's weights file: bigocr's ``craft-student``, sha256-checked.
+    """The default detector's weights file: bigocr's ``craft-fast``, sha256-checked.
 
     With ``refiner=True`` the published CRAFT (``craft-mlt-25k``, md5-checked),
     the full-width network a LinkRefiner needs.

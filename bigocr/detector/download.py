@@ -1,6 +1,6 @@
-"""Weights by name: published ``craft-mlt-25k`` and ``english-g2``; bigocr's own ``craft-student``
-detector (the default) and ``documents`` and ``historical`` recognizers (``auto``, the default,
-chooses between them).
+"""Weights by name: published ``craft-mlt-25k`` and ``english-g2``; bigocr's own detectors ``craft-fast``
+(the default), ``craft-student`` and ``craft-doc``, and recognizers ``documents``, ``historical`` (``auto``,
+the default, chooses between them) and ``fast``.
 
 A name resolves to a file in this order, and the file's md5 is checked against
 the one EasyOCR publishes before it is used (a file that differs is refused,
@@ -89,12 +89,19 @@ BUNDLED = {
     # every source (docs/MODEL.md); float32 (in float16 an earlier student's sample title lost a letter).
     "craft-student": ("detector/weights/bigocr-craft-student.safetensors",
                       "ab12da4bb3aebe6b02f2fce44fcfe9a12974c5aff4e57b7539f45705edf73921"),
+    # A half-input student (bigocr distill --half-input; docs/TRAINING.md): the same slim CRAFT with a fifth
+    # decoder stage, seeing each tile at half resolution and giving craft-doc's maps at its own input's
+    # resolution; started from craft-student, 3 000 steps on craft-doc's cached maps; within 0.01 H of
+    # craft-doc on every source at about 3x craft-student's detection speed (docs/MODEL.md); float16 (measured
+    # the same as float32).
+    "craft-fast": ("detector/weights/bigocr-craft-fast.safetensors",
+                   "ee9a8aa3b44f77300eaa3d0b1cbdd55e4615488b964eb2e55b00d70942e6c2d7"),
 }
 
 #: The detector and the recognizer used when none is given.
-# The student: within 0.01 H of craft-doc (the most words) and above craft-mlt-25k at its best scale on every
-# source of the development set, ~5x faster (docs/MODEL.md).
-DEFAULT_DETECTOR = "craft-student"
+# The half-input student: within 0.01 H of craft-doc (the most words on forms) on every source of the
+# development set, about 3x craft-student's and 15x craft-doc's detection speed (docs/MODEL.md).
+DEFAULT_DETECTOR = "craft-fast"
 #: The detector a LinkRefiner runs on (it needs full-width CRAFT) when no weights are given.
 REFINER_DETECTOR = "craft-mlt-25k"
 DEFAULT_RECOGNIZER = "auto"  # documents or historical, chosen per group of words

@@ -3,8 +3,10 @@
 A detector is any callable ``detector(tile) -> (region, affinity)`` taking a
 ``(h, w, 3)`` uint8 RGB tile and returning two float32 maps of shape
 ``(ceil(h/2), ceil(w/2))``; map pixel ``(i, j)`` describes tile pixel
-``(2i, 2j)``.  :class:`CraftDetector` is that callable for CRAFT weights;
-:class:`InvertBoth` wraps any detector to also look at the inverted tile.
+``(2i, 2j)``.  :class:`CraftDetector` is that callable for CRAFT weights
+(a half-input CRAFT gets the tile through :func:`halve` and returns maps at its
+input's resolution: the same contract); :class:`InvertBoth` wraps any
+detector to also look at the inverted tile.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.errors import ParameterError
 
-__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "resolve_device", "check_maps", "context_margin",
+__all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "halve", "resolve_device", "check_maps", "context_margin",
            "measured_margin", "fast_bf16", "resolve_precision"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
@@ -32,6 +34,21 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
 def map_shape(tile_shape: tuple[int, ...]) -> tuple[int, int]:
     """Map shape ``(ceil(h/2), ceil(w/2))`` of a tile of shape ``(h, w, ...)``."""
     return ((tile_shape[0] + 1) // 2, (tile_shape[1] + 1) // 2)
+
+
+def halve(tile: np.ndarray) -> np.ndarray:
+    """A uint8 ``(h, w, c)`` image at half resolution: each pixel the rounded mean of a 2 x 2 block.
+
+    Odd sizes repeat their last row or column, so the result has
+    :func:`map_shape` and pixel ``(i, j)`` covers ``(2i, 2j)`` to ``(2i + 1, 2j + 1)``,
+    as a map pixel does.  What a half-input CRAFT sees, in the pipeline and in training.
+    """
+    h, w = tile.shape[:2]
+    if h % 2 or w % 2:
+        tile = np.pad(tile, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (tile.ndim - 2), mode="edge")
+    t = tile.astype(np.uint16)
+    s = t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2]
+    return ((s + 2) // 4).astype(np.uint8)
 
 
 def preprocess(tile: np.ndarray) -> torch.Tensor:
@@ -93,13 +110,14 @@ def resolve_precision(precision: str, device: str) -> str:
     return precision
 
 
-def check_maps(tile: np.ndarray, maps) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a detector's output for ``tile``; returns contiguous float32 maps."""
+def check_maps(tile: np.ndarray, maps, halved: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a detector's output for ``tile`` (already halved: maps of its own shape); returns contiguous
+    float32 maps."""
     try:
         region, affinity = maps
     except (TypeError, ValueError):
         raise ParameterError("a detector must return a pair (region, affinity)") from None
-    expected = map_shape(tile.shape)
+    expected = tuple(tile.shape[:2]) if halved else map_shape(tile.shape)
     region = np.ascontiguousarray(region, dtype=np.float32)
     affinity = np.ascontiguousarray(affinity, dtype=np.float32)
     if region.shape != expected or affinity.shape != expected:
@@ -137,8 +155,9 @@ class CraftDetector:
         """
         craft, _ = read_weights(weights, "craft")
         ref = read_weights(refiner, "refiner")[0] if refiner is not None else None
-        if ref is not None and craft.width != 1:
-            raise ParameterError(f"{weights}: the LinkRefiner needs full-width CRAFT weights, these have width {craft.width}")
+        if ref is not None and (craft.width != 1 or craft.input_scale != 1):
+            raise ParameterError(f"{weights}: the LinkRefiner needs the reference CRAFT layout (full width, "
+                                 f"full input), these have width {craft.width:g}, input scale {craft.input_scale:g}")
         if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
             resolve_device(device)  # raises the message
         if not resolve:
@@ -159,15 +178,31 @@ class CraftDetector:
         """Name and sha256 of the weights, as recorded in ``words.json``."""
         info = {"name": self.craft.name, "sha256": self.craft.sha256, "network": "CRAFT", "width": self.craft.width,
                 "precision": self.precision}
+        if self.craft.input_scale != 1:
+            info["input_scale"] = self.craft.input_scale
         if self.refiner is not None:
             info["refiner"] = {"name": self.refiner.name, "sha256": self.refiner.sha256}
         return info
 
+    @property
+    def halved_input(self) -> bool:
+        """A half-input CRAFT: the pipeline may hand it tiles already halved (:meth:`detect_halved`)."""
+        return self.craft.input_scale != 1
+
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.detect_halved(halve(tile)) if self.halved_input else self._run(tile)
+
+    def detect_halved(self, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A half-input CRAFT's maps of a tile given at half resolution: maps of ``half``'s own shape."""
+        if not self.halved_input:
+            raise ParameterError(f"{self.craft.path}: not a half-input CRAFT")
+        return self._run(half)
+
+    def _run(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = resolve_device(self.device)
         bf16 = resolve_precision(self.precision, device) == "bf16"
         net = load_network(self.craft, device)
-        h, w = map_shape(tile.shape)
+        h, w = tile.shape[:2] if self.halved_input else map_shape(tile.shape)
         with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
             x = preprocess(tile).to(device).contiguous(memory_format=torch.channels_last)
             scores, feature = net(x)
@@ -197,9 +232,18 @@ class InvertBoth:
         if warm is not None:
             warm()
 
+    @property
+    def halved_input(self) -> bool:
+        return bool(getattr(self.detector, "halved_input", False))
+
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r1, a1 = check_maps(tile, self.detector(tile))
         r2, a2 = check_maps(tile, self.detector(255 - tile))
+        return np.maximum(r1, r2), np.maximum(a1, a2)
+
+    def detect_halved(self, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r1, a1 = check_maps(half, self.detector.detect_halved(half), halved=True)
+        r2, a2 = check_maps(half, self.detector.detect_halved(255 - half), halved=True)
         return np.maximum(r1, r2), np.maximum(a1, a2)
 
 

@@ -40,6 +40,7 @@ class Weights:
     sha256: str
     width: float = 1.0  # CRAFT or CRNN width multiplier (bigocr's slimmer models)
     charset: str | None = None  # a recognizer's characters, in class order after the CTC blank
+    input_scale: float = 1.0  # 0.5: a half-input CRAFT (sees tiles at half the working resolution)
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -53,14 +54,15 @@ def file_sha256(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
-def _new_network(network: str, width: float = 1.0, charset: str | None = None) -> torch.nn.Module:
+def _new_network(network: str, width: float = 1.0, charset: str | None = None,
+                 input_scale: float = 1.0) -> torch.nn.Module:
     if network == "crnn":
         from bigocr.recognizer.crnn import CRNN
 
         return CRNN(len(charset) + 1, width=width)
     from bigocr.detector.craft import CRAFT, RefineNet
 
-    return CRAFT(width) if network == "craft" else RefineNet()
+    return CRAFT(width, input_scale) if network == "craft" else RefineNet()
 
 
 def _charset(path: Path, state: dict, meta: dict) -> str:
@@ -124,10 +126,11 @@ def _strip_prefix(state: dict) -> dict:
     return state
 
 
-def _match(path: Path, network: str, state: dict, width: float = 1.0, charset: str | None = None) -> dict:
+def _match(path: Path, network: str, state: dict, width: float = 1.0, charset: str | None = None,
+           input_scale: float = 1.0) -> dict:
     """Check keys and shapes against the network; tolerate absent BatchNorm counters."""
     with torch.device("meta"):  # names and shapes only: nothing allocated or initialised
-        reference = _new_network(network, width, charset).state_dict()
+        reference = _new_network(network, width, charset, input_scale).state_dict()
     missing = [k for k in reference if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in reference]
     wrong = [k for k in reference if k in state and tuple(state[k].shape) != tuple(reference[k].shape)]
@@ -174,11 +177,16 @@ def read_weights(path: str | Path, network: str = "craft") -> tuple[Weights, dic
         width = float(meta.get("width", 1.0))
     except ValueError:
         raise WeightsError(f"{path}: metadata width {meta.get('width')!r} is not a number") from None
+    input_scale = meta.get("input_scale", "1")
+    if network != "craft" or input_scale not in ("1", "1.0", "0.5"):
+        if network == "craft":
+            raise WeightsError(f"{path}: metadata input_scale {input_scale!r}: bigocr knows 1 and 0.5")
+        input_scale = "1"
     state = _strip_prefix(state)
     charset = _charset(path, state, meta) if network == "crnn" else None
-    state = _match(path, network, state, width, charset)
+    state = _match(path, network, state, width, charset, float(input_scale))
     name = meta.get("name") or path.stem
-    return Weights(str(path), network, name, file_sha256(path), width, charset), state
+    return Weights(str(path), network, name, file_sha256(path), width, charset, float(input_scale)), state
 
 
 def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, network: str = "craft",
@@ -187,10 +195,12 @@ def save_weights(module: torch.nn.Module, path: str | Path, *, name: str, networ
     from safetensors.torch import save_file
 
     meta = {"format": "bigocr", "network": network, "name": name, "width": getattr(module, "width", 1.0),
+            **({"input_scale": module.input_scale} if getattr(module, "input_scale", 1.0) != 1 else {}),
             **({"charset": module.charset} if getattr(module, "charset", None) else {}), **(extra or {})}
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata={k: str(v) for k, v in meta.items()})
-    return Weights(str(path), network, name, file_sha256(path), float(meta["width"]), meta.get("charset"))
+    return Weights(str(path), network, name, file_sha256(path), float(meta["width"]), meta.get("charset"),
+                   float(meta.get("input_scale", 1.0)))
 
 
 def to_half(src: str | Path, dst: str | Path) -> Path:
@@ -247,7 +257,7 @@ def load_network(weights: Weights, device: str = "cpu") -> torch.nn.Module:
         net = _CACHE.get(key)
         if net is None:
             _, state = read_weights(weights.path, weights.network)
-            net = _new_network(weights.network, weights.width, weights.charset)
+            net = _new_network(weights.network, weights.width, weights.charset, weights.input_scale)
             net.load_state_dict(state, strict=True)
             # eval: batch norms folded into the convolutions; channels_last: oneDNN's and cuDNN's fast
             # layout (bf16 on AMX needs it)

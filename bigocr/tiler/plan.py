@@ -45,6 +45,9 @@ MIN_MAX_SIDE = 64
 MAX_CHUNK = 512
 #: Window origins are multiples of this many scan pixels: the network's padding unit.
 ALIGN = 32
+#: A grid scan that fits one tile is cut in two along its longer side when that side is at least this many
+#: margins long (two tiles then read at most 25 % more pixels, on two workers instead of one).
+SPLIT_MARGINS = 8
 
 
 def _align(start: int) -> int:
@@ -286,12 +289,17 @@ class GridAxis:
     """One axis of a flat grid: cores of equal size, each read with ``margin`` scan pixels of context.
 
     Each window owns exactly its core (a whole number of map chunks); windows
-    are at most ``max_side`` long.  The interface is :class:`AxisPlan`'s.
+    are at most ``max_side`` long.  The cores are as even as the chunk grid
+    allows (not full cores and a thin remainder): tiles that run side by side
+    finish together.  ``min_count`` splits an axis that would fit one window.
+    The interface is :class:`AxisPlan`'s.
     """
 
     length: int
     max_side: int
     margin: int
+    min_count: int = 1
+    align: int = ALIGN  # window origins are multiples of this (64 for a half-input CRAFT)
 
     @property
     def map_length(self) -> int:
@@ -300,16 +308,25 @@ class GridAxis:
     @cached_property
     def _core(self) -> tuple[int, int]:
         """``(core, chunk)`` in map pixels: the core is a whole number of chunks of at most MAX_CHUNK."""
-        if self.length <= self.max_side:
+        if self.length <= self.max_side and self.min_count == 1:
             return self.map_length, min(self.map_length, MAX_CHUNK)
-        if not grid_fits(self.max_side, self.margin):
+        if not grid_fits(self.max_side, self.margin, self.align):
             raise ParameterError(f"max_side {self.max_side} leaves no core after a context margin of "
                                  f"{self.margin} px on each side; raise --max-side")
         most = (self.max_side - 2 * self.margin) // 2
-        pieces = -(-most // MAX_CHUNK)
-        chunk = most // pieces
-        if chunk >= ALIGN // 2:  # cores of whole ALIGN steps: window origins 2 * core * k - margin stay aligned
-            chunk -= chunk % (ALIGN // 2)
+        largest = self._cut(most, down=True)
+        count = max(self.min_count, -(-self.map_length // largest[0]))
+        even = self._cut(-(-self.map_length // count), down=False)
+        return even if even[0] <= largest[0] else largest
+
+    def _cut(self, core: int, down: bool) -> tuple[int, int]:
+        """``(core, chunk)`` near ``core`` map pixels: whole chunks of at most MAX_CHUNK, each a multiple of
+        ``align / 2`` when that large (window origins ``2 * core * k - margin`` stay aligned); rounded down or up."""
+        pieces = -(-core // MAX_CHUNK)
+        chunk = core // pieces if down else -(-core // pieces)
+        if chunk >= self.align // 2:
+            step = self.align // 2
+            chunk = chunk - chunk % step if down else -(-chunk // step) * step
         return chunk * pieces, chunk
 
     @property
@@ -333,21 +350,21 @@ class GridAxis:
     def windows(self) -> tuple[tuple[int, int], ...]:
         if self.count == 1:
             return ((0, self.length),)
-        return tuple((max(0, _align(2 * a - self.margin)), min(self.length, 2 * b + self.margin))
+        return tuple((max(0, (2 * a - self.margin) // self.align * self.align), min(self.length, 2 * b + self.margin))
                      for a, b in self.owned)
 
     def multiplicity(self) -> tuple[int, ...]:
         return (1,) * self.count
 
 
-def grid_fits(max_side: int, margin: int) -> bool:
+def grid_fits(max_side: int, margin: int, align: int = ALIGN) -> bool:
     """Whether grid tiles of ``max_side`` keep a core (at least 16 map pixels) inside ``margin`` (rounded up to
-    the 32 px grid, as :func:`plan_grid` does) on each side."""
-    margin = -(-margin // ALIGN) * ALIGN
+    the ``align`` px grid, as :func:`plan_grid` does) on each side."""
+    margin = -(-margin // align) * align
     return (max_side - 2 * margin) // 2 >= 16
 
 
-def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) -> "TilePlan":
+def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256, align: int = ALIGN) -> "TilePlan":
     """A flat grid of tiles of up to ``max_side``, each owning its core and reading ``margin`` px around it.
 
     Parameters
@@ -360,23 +377,39 @@ def plan_grid(height: int, width: int, max_side: int = 2560, margin: int = 256) 
         Context read beyond the core on each inner side, in scan pixels (rounded
         up to a multiple of :data:`ALIGN`); measure it from the detector with
         :func:`bigocr.detector.infer.context_margin`.
+    align : int
+        Window origins (and the margin) are multiples of this: the network's
+        pooling grid in working pixels (32 for CRAFT, 64 for a half-input CRAFT).
+
+    The cores of an axis are as even as the chunk grid allows, and a scan that
+    would fit one tile is cut in two along its longer side when that side is
+    at least :data:`SPLIT_MARGINS` margins long, so two workers share it.
     """
     _check_size(height, width, max_side)
     if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
         raise ParameterError(f"margin must be a whole number of pixels >= 0, got {margin!r}")
-    margin = -(-margin // ALIGN) * ALIGN
-    plan = TilePlan(height, width, max_side, GridAxis(height, max_side, margin), GridAxis(width, max_side, margin),
-                    scheme="grid")
+    if align not in (ALIGN, 2 * ALIGN):
+        raise ParameterError(f"align must be {ALIGN} or {2 * ALIGN}, got {align!r}")
+    margin = -(-margin // align) * align
+    rows, cols = GridAxis(height, max_side, margin, align=align), GridAxis(width, max_side, margin, align=align)
+    if rows.count * cols.count == 1 and max(height, width) >= SPLIT_MARGINS * margin > 0:
+        # one tile would leave every worker but one idle: halve the longer side (the margins add <= 25 %)
+        if height >= width:
+            rows = GridAxis(height, max_side, margin, min_count=2, align=align)
+        else:
+            cols = GridAxis(width, max_side, margin, min_count=2, align=align)
+    plan = TilePlan(height, width, max_side, rows, cols, scheme="grid")
     _check_axis(plan.rows, depth_margin=False)
     _check_axis(plan.cols, depth_margin=False)
     return plan
 
 
 def make_plan(height: int, width: int, max_side: int = 2560, tiling: str = "thirds",
-              margin: int | None = None) -> "TilePlan":
-    """The plan of ``tiling``: :func:`plan_tiles` (``"thirds"``) or :func:`plan_grid` (``"grid"``, with ``margin``)."""
+              margin: int | None = None, align: int = ALIGN) -> "TilePlan":
+    """The plan of ``tiling``: :func:`plan_tiles` (``"thirds"``) or :func:`plan_grid` (``"grid"``, with ``margin``
+    and ``align``; the thirds keep the 32 px grid)."""
     if tiling == "grid":
-        return plan_grid(height, width, max_side, margin)
+        return plan_grid(height, width, max_side, margin, align)
     if tiling != "thirds":
         raise ParameterError(f"tiling must be thirds or grid, got {tiling!r}")
     return plan_tiles(height, width, max_side)

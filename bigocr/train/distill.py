@@ -59,6 +59,8 @@ class DistillConfig:
     limit_pages: int | None = None
     init: str = "teacher"
     large_crops: int = 0  # extra crops per page with the letters enlarged LARGE times: headlines, titles
+    more_crops: int = 0  # extra crops per page at the pipeline's scale, drawn anew (more data from the same pages)
+    input_scale: float = 1.0  # 0.5: a half-input student (sees the crops halved, maps at its input's resolution)
 
     def __post_init__(self):
         if self.crop % 32 or self.crop < 64:
@@ -67,10 +69,13 @@ class DistillConfig:
             raise ParameterError(f"width must be in (0, 1) for a student, got {self.width}")
         if not self.init:
             raise ParameterError("init must be teacher, random or a student's weights file")
+        if self.input_scale not in (1.0, 0.5):
+            raise ParameterError(f"input_scale must be 1 or 0.5, got {self.input_scale}")
 
     def resumable_fields(self) -> dict:
         return {k: v for k, v in asdict(self).items()
-                if k in ("teacher", "width", "crop", "steps", "batch", "lr", "warmup", "seed", "init")}
+                if k in ("teacher", "width", "crop", "steps", "batch", "lr", "warmup", "seed", "init")
+                or (k == "input_scale" and v != 1)}
 
 
 # --------------------------------------------------------------------------- student from teacher
@@ -192,7 +197,9 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
     """Phase 1: crops of the training pages at the pipeline's scale and the teacher's maps, one file per page.
 
     With ``config.large_crops``, a second file per page (``*.large.npz``) holds
-    that many crops with the letters enlarged :data:`LARGE` times more.
+    that many crops with the letters enlarged :data:`LARGE` times more; with
+    ``config.more_crops``, another (``*.more.npz``) that many more crops at the
+    pipeline's scale, drawn anew (a run can add them to a cache made earlier).
     Returns the files (made now or found from an earlier run).
     """
     import cv2
@@ -211,8 +218,8 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
     for folder, split in folders(config.data):
         for k, (stem, image, _) in enumerate(truth_pages(folder, split, config.limit_pages)):
             file = folder_out / f"{folder.name}-{stem}.npz"
-            large = file.with_suffix(".large.npz")
-            targets = [file, large] if config.large_crops else [file]
+            large, more = file.with_suffix(".large.npz"), file.with_suffix(".more.npz")
+            targets = [file] + ([large] if config.large_crops else []) + ([more] if config.more_crops else [])
             files += targets
             if all(t.is_file() for t in targets):
                 continue
@@ -229,8 +236,9 @@ def cache_teacher(config: DistillConfig, *, log=print) -> list[Path]:
                     images = _large_crops(scan, factor, gray, c, config.large_crops,
                                           np.random.default_rng([config.seed, k, len(stem), 1]))
                 elif work.height >= c and work.width >= c:
-                    images = np.stack([pixels[y:y + c, x:x + c]
-                                       for y, x in _crop_origins(gray, c, config.crops_per_page, rng)])
+                    n, draw = ((config.more_crops, np.random.default_rng([config.seed, k, len(stem), 2]))
+                               if target == more else (config.crops_per_page, rng))
+                    images = np.stack([pixels[y:y + c, x:x + c] for y, x in _crop_origins(gray, c, n, draw)])
                 else:
                     images = np.zeros((0, c, c, 3), np.uint8)
                 maps = (np.stack([np.stack(teacher(im), axis=-1) for im in images]).astype(np.float16) if len(images)
@@ -257,11 +265,21 @@ def _load_cache(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(maps)
 
 
+def _half_input(net: torch.nn.Module) -> torch.nn.Module:
+    """The half-input layout of a CRAFT: its weights, and an ``upconv5`` that passes the stride-2 feature through."""
+    from bigocr.detector.craft import CRAFT
+
+    half = CRAFT(net.width, 0.5)
+    missing, unexpected = half.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("upconv5.") for k in missing), (missing, unexpected)
+    return half
+
+
 def _held_out(name: str) -> bool:
     """One page in twenty (by a hash of its name) measures the student's loss and is never trained on."""
     import hashlib
 
-    name = name.replace(".large.npz", ".npz")  # a page's large-text crops go where its other crops go
+    name = name.replace(".large.npz", ".npz").replace(".more.npz", ".npz")  # a page's crops stay together
     return int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % 20 == 0
 
 
@@ -275,7 +293,11 @@ def _batch_loss(net, images: np.ndarray, maps: np.ndarray, bf16: bool) -> torch.
     from bigocr.train.data import normalise
     from bigocr.train.loss import craft_loss
 
-    x = torch.stack([normalise(im) for im in images]).contiguous(memory_format=torch.channels_last)
+    from bigocr.detector.infer import halve
+
+    half = getattr(net, "input_scale", 1.0) != 1
+    x = torch.stack([normalise(halve(im) if half else im) for im in images]).contiguous(
+        memory_format=torch.channels_last)
     target = torch.from_numpy(maps.astype(np.float32))
     with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
         scores, _ = net(x)
@@ -296,6 +318,8 @@ def distill(config: DistillConfig, *, log=print) -> dict:
         sw, start_state = read_weights(resolve_weights(config.init), "craft")
         if sw.width != config.width:
             raise ParameterError(f"{config.init}: a student of width {sw.width:g}, not --width {config.width:g}")
+        if sw.input_scale != 1 and config.input_scale == 1:
+            raise ParameterError(f"{config.init}: a half-input student; pass --half-input to go on from it")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     with _run_lock(out):
@@ -314,10 +338,16 @@ def distill(config: DistillConfig, *, log=print) -> dict:
         teacher.load_state_dict(state)
         if config.init == "teacher":
             net = slim_from(teacher, config.width)
+            if config.input_scale != 1:
+                net = _half_input(net)
         else:
-            net = CRAFT(config.width)
+            net = CRAFT(config.width, config.input_scale)
             if start_state is not None:
-                net.load_state_dict(start_state)
+                if config.input_scale != 1 and sw.input_scale == 1:  # a usual student: upconv5 passes through
+                    missing, unexpected = net.load_state_dict(start_state, strict=False)
+                    assert not unexpected and all(k.startswith("upconv5.") for k in missing), (missing, unexpected)
+                else:
+                    net.load_state_dict(start_state)
         del teacher
         net = net.to(memory_format=torch.channels_last)
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
@@ -355,7 +385,8 @@ def distill(config: DistillConfig, *, log=print) -> dict:
                 loss_sum, seen = 0.0, 0
             if step % config.checkpoint_every == 0 or step == config.steps or stop:
                 save_checkpoint(out, step, net, optimizer, config.resumable_fields())
-                save_weights(net, out / "student.safetensors", name=f"bigocr-craft-student-{config.width:g}",
+                half = "-half" if config.input_scale != 1 else ""
+                save_weights(net, out / "student.safetensors", name=f"bigocr-craft-student{half}-{config.width:g}",
                              extra={"step": step, "teacher": tw.name, "teacher_sha256": tw.sha256,
                                     "crop": config.crop})
                 log(json.dumps({"step": step, "held_out_loss": held_out_loss()}))
@@ -384,6 +415,9 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--more-crops", type=int, default=d.more_crops, metavar="N",
+                   help="also N more crops per page at the pipeline's scale (more teacher maps from the same pages; "
+                        "added to an existing cache; default: %(default)s)")
     p.add_argument("--large-crops", type=int, default=d.large_crops, metavar="N",
                    help="also N crops per page with the letters enlarged 2.5-5x beyond the pipeline's scale "
                         "(headlines and titles; default: %(default)s)")
@@ -391,10 +425,15 @@ def main(argv=None) -> int:
                    help="student's start: the teacher's strongest channels (default), random, or a student's "
                         "weights of the same width (e.g. an earlier run's student.safetensors: a fresh schedule "
                         "from there)")
+    p.add_argument("--half-input", action="store_true",
+                   help="a half-input student: it sees each crop at half resolution and outputs the teacher's maps "
+                        "at its own input's resolution (a quarter of the encoder's work in the pipeline)")
     args = p.parse_args(argv)
     config = DistillConfig(args.out, args.teacher, args.width, args.data, args.crop, args.crops_per_page, args.steps,
                            args.batch, args.lr, checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
-                           precision=args.precision, init=args.init, large_crops=args.large_crops)
+                           precision=args.precision, init=args.init, large_crops=args.large_crops,
+                           more_crops=args.more_crops,
+                           input_scale=0.5 if args.half_input else 1.0)
     result = distill(config, log=lambda s: print(s, flush=True))
     print(json.dumps(result))
     return 0
