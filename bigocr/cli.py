@@ -116,10 +116,11 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--no-text", dest="text", action="store_false",
                      help="find the words' boxes only; do not read them")
     cmd.add_argument("--recognizer", metavar="NAME|PATH",
-                     help="recognizer: auto (default: documents or historical, whichever is more confident on "
-                          "each group of words), documents (bigocr's, modern print: forms, receipts), historical "
+                     help="recognizer: auto (default: fast reads every word, and the words it is unsure of "
+                          "are read again by documents or historical, whichever is more confident on them), "
+                          "documents (bigocr's, modern print: forms, receipts), historical "
                           "(bigocr's, German/Latin print 1500-1850: ſ, umlauts, ligatures), fast (bigocr's slim "
-                          "reader for both, ~4x faster than auto), english-g2 "
+                          "reader for both, 1.2-1.7x faster than auto), english-g2 "
                           "(EasyOCR's English CRNN) or a bigocr .safetensors recognizer")
     cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")

@@ -34,6 +34,7 @@ from bigocr.errors import OutputError, ParameterError
 from bigocr.layout import analyse_layout
 from bigocr.merge.boxes import extract_words
 from bigocr.merge.coarse import COARSE, MIN_HEIGHT, headlines, merge_coarse
+from bigocr.merge.join import join_split_words
 from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, done_tiles, open_maps
 from bigocr.outdir import OutDir
@@ -460,6 +461,11 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
         t_layout = time.perf_counter()
         order, layout = analyse_layout([w.box for w in words]).renumbered()
         words = [words[i] for i in order]
+        words, joined = join_split_words(scan, words, [list(line.words) for line in layout.lines], layout.skew)
+        if joined:  # words cut at a dot, a comma, a colon: one word again, and the lines made anew
+            order, layout = analyse_layout([w.box for w in words]).renumbered()
+            words = [words[i] for i in order]
+            log.info("%d pairs of words cut at a punctuation mark joined", joined)
         log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
                  len(layout.blocks), layout.skew)
         t_end = time.perf_counter()

@@ -131,8 +131,9 @@ def test_run_reads_the_words_and_every_output_carries_the_text(tmp_path):
     assert all(0 <= w["confidence"] <= 1 for w in doc["words"])
     from bigocr.detector.download import BUNDLED
 
-    reader = doc["model"]["recognizer"]  # the default: auto, bigocr's documents and historical models
-    assert [c["sha256"] for c in reader["candidates"]] == [BUNDLED["documents"][1], BUNDLED["historical"][1]]
+    reader = doc["model"]["recognizer"]  # the default: auto, bigocr's fast model, then documents or historical
+    assert [c["sha256"] for c in reader["candidates"]] == [BUNDLED[n][1] for n in ("fast", "documents", "historical")]
+    assert reader["reread_below"] == 0.8
     assert "Archive" in (tmp_path / "o" / "text.txt").read_text()
     alto = etree.parse(str(tmp_path / "o" / "alto.xml"))
     assert "Archive" in alto.xpath("//*[local-name()='String']/@CONTENT")
@@ -283,3 +284,24 @@ def test_auto_picks_the_historical_model_for_fraktur_and_the_english_one_for_for
         assert chooser.choose(crops) == expected, source
         assert chooser(crops) == chooser.candidates[expected](crops)
     assert "ſ" in chooser.charset and chooser.model_info["name"] == "auto (english_g2, bigocr-historical)"
+
+
+def test_auto_rereads_only_the_words_the_fast_model_is_unsure_of():
+    """CascadeRecognizer: the first model's sure readings stay, its unsure ones are replaced by the second's."""
+    from bigocr.recognizer.recognize import CascadeRecognizer
+
+    seen = []
+
+    def first(crops):
+        return [("sure", 0.95), ("unsure", 0.3), ("", 0.0), ("edge", 0.8)][:len(crops)]
+
+    def then(crops):
+        seen.append(len(crops))
+        return [("again", 0.6)] * len(crops)
+
+    word = np.full((20, 40), 255, np.uint8)
+    cascade = CascadeRecognizer(first, then, below=0.8)
+    assert cascade([word, word, None, word]) == [("sure", 0.95), ("again", 0.6), ("", 0.0), ("edge", 0.8)]
+    assert seen == [1]  # only the unsure word was read again; the crop that could not be cut out was not
+    seen.clear()
+    assert cascade([word]) == [("sure", 0.95)] and seen == []  # nothing unsure: the second model never runs

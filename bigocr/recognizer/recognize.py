@@ -12,13 +12,20 @@ from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.recognizer.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
-__all__ = ["CrnnRecognizer", "ChooseRecognizer", "read_images", "resolve_recognizer", "BATCH", "AUTO", "SAMPLE"]
+__all__ = ["CrnnRecognizer", "ChooseRecognizer", "CascadeRecognizer", "read_images", "resolve_recognizer", "BATCH",
+           "AUTO", "FIRST", "REREAD_BELOW", "SAMPLE"]
 
 #: Word images per network call.
 BATCH = 32
 
-#: ``recognizer="auto"``: the models it chooses from, for each group of words.
+#: ``recognizer="auto"``: the models it chooses from, for each group of words it rereads.
 AUTO = ("documents", "historical")
+
+#: ``recognizer="auto"``: the model that reads every word first.
+FIRST = "fast"
+
+#: ``recognizer="auto"``: words :data:`FIRST` reads with less confidence than this are read again.
+REREAD_BELOW = 0.8
 
 #: Words of a group every candidate reads before one is chosen.
 SAMPLE = 24
@@ -89,7 +96,10 @@ class ChooseRecognizer:
     """Several recognizers; each call's words are read by the one most confident on a sample of them.
 
     Each candidate reads up to :data:`SAMPLE` of the words (spread over the
-    call), the one with the highest mean confidence reads them all.  The
+    call), the one with the highest mean confidence reads them all; where
+    that would cost more than every candidate reading every word (up to
+    2 x :data:`SAMPLE` words for two candidates), they do, and the most
+    confident one's readings are kept.  The
     pipeline calls a recognizer once per group of words (a band of lines), so
     an English form and a Fraktur page, or an English caption on a German
     page, each get their model.  Costs ``SAMPLE`` words per extra candidate
@@ -115,15 +125,82 @@ class ChooseRecognizer:
 
     def choose(self, crops: list[np.ndarray | None]) -> int:
         """Index of the candidate most confident on a sample of ``crops``."""
+        return self._choose(crops)[0]
+
+    def _choose(self, crops: list[np.ndarray | None]) -> tuple[int, list | None]:
+        """The chosen candidate and, where its sample was every word, its readings of ``crops``.
+
+        Few words (every candidate reading all of them costs no more than the
+        sample and a second reading) are all read by every candidate.
+        """
         keys = _readable(crops)
-        if len(self.candidates) == 1 or not keys:
-            return 0
-        pick = [keys[k] for k in np.linspace(0, len(keys) - 1, min(SAMPLE, len(keys))).round().astype(int)]
-        scores = [np.mean([conf for _, conf in c([crops[i] for i in pick])]) for c in self.candidates]
-        return int(np.argmax(scores))
+        k = len(self.candidates)
+        if k == 1 or not keys:
+            return 0, None
+        if len(keys) * (k - 1) <= k * SAMPLE:
+            pick = keys
+        else:
+            pick = [keys[j] for j in np.linspace(0, len(keys) - 1, SAMPLE).round().astype(int)]
+        readings = [c([crops[i] for i in pick]) for c in self.candidates]
+        best = int(np.argmax([np.mean([conf for _, conf in r]) for r in readings]))
+        if pick is not keys:
+            return best, None
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for i, reading in zip(keys, readings[best]):
+            out[i] = reading
+        return best, out
 
     def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
-        return self.candidates[self.choose(crops)](crops)
+        best, out = self._choose(crops)
+        return out if out is not None else self.candidates[best](crops)
+
+
+@dataclass(frozen=True)
+class CascadeRecognizer:
+    """One fast recognizer reads every word; the words it is unsure of are read again by another.
+
+    ``first`` reads all crops; those it reads with confidence below ``below``
+    are read by ``then`` (a :class:`ChooseRecognizer`: it chooses its model on
+    those words), whose reading replaces the first.  With bigocr's models
+    (``fast``, then ``documents`` or ``historical``) this reads with a lower
+    character error rate than the chooser alone on forms, receipts and
+    historical print, rereading 16-50 % of the words (docs/MODEL.md).
+    """
+
+    first: CrnnRecognizer
+    then: ChooseRecognizer
+    below: float = REREAD_BELOW
+
+    @property
+    def candidates(self) -> tuple:
+        return (self.first, *self.then.candidates)
+
+    @property
+    def charset(self) -> str:
+        return "".join(dict.fromkeys("".join(c.charset for c in self.candidates)))
+
+    @property
+    def model_info(self) -> dict:
+        names = " or ".join(c.model_info["name"] for c in self.then.candidates)
+        return {"name": f"auto ({self.first.model_info['name']}; below {self.below:g}: {names})",
+                "network": "CRNN-CTC",
+                "choose": f"{self.first.model_info['name']} reads every word; words it reads with confidence below "
+                          f"{self.below:g} are read again by the model more confident on a sample of them",
+                "reread_below": self.below, "precision": self.first.model_info.get("precision"),
+                "charset": self.charset,
+                "candidates": [{k: v for k, v in c.model_info.items() if k != "charset"} for c in self.candidates]}
+
+    def warm(self) -> None:
+        for c in self.candidates:
+            c.warm()
+
+    def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
+        out = list(self.first(crops))
+        unsure = [i for i in _readable(crops) if out[i][1] < self.below]
+        if unsure:
+            for i, reading in zip(unsure, self.then([crops[i] for i in unsure])):
+                out[i] = reading
+        return out
 
 
 def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "cpu", bf16: bool = False,
@@ -142,18 +219,20 @@ def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "c
 def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "auto"):
     """None (the default, ``"auto"``), a name, a weights path, or a callable -> ``(callable, model_info)``.
 
-    ``"auto"``: :class:`ChooseRecognizer` over :data:`AUTO` (``documents`` for
+    ``"auto"``: :class:`CascadeRecognizer`: :data:`FIRST` reads every word, and
+    the words it reads with confidence below :data:`REREAD_BELOW` are read
+    again by a :class:`ChooseRecognizer` over :data:`AUTO` (``documents`` for
     modern print, ``historical`` for print of 1500-1850), the more confident
-    one reading each group of words.
+    of the two on a sample of them.
     """
     from bigocr.detector.download import DEFAULT_RECOGNIZER, resolve_named, resolve_weights
 
     if recognizer is None:
         recognizer = DEFAULT_RECOGNIZER
     if recognizer == "auto":
-        candidates = tuple(CrnnRecognizer.from_files(resolve_named(name), device=device, precision=precision)
-                           for name in AUTO)
-        rec = ChooseRecognizer(candidates)
+        first, *candidates = (CrnnRecognizer.from_files(resolve_named(name), device=device, precision=precision)
+                              for name in (FIRST, *AUTO))
+        rec = CascadeRecognizer(first, ChooseRecognizer(tuple(candidates)))
         return rec, rec.model_info
     recognizer = resolve_weights(recognizer)
     if isinstance(recognizer, (str, Path)):
