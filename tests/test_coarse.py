@@ -28,6 +28,14 @@ def test_pieces_of_a_tall_word_give_way_to_it():
     assert corners(merged) == corners(body + [headline])
 
 
+def test_a_fine_word_run_across_several_headline_words_gives_way_to_them():
+    """The fine pass found a title as one wide word; the headline pass found its words: no title twice."""
+    title = [word(256, 172, 1555, 261)]
+    body = [word(150, 400, 330, 430), word(1000, 300, 1500, 330)]  # the second touches the title's column only
+    headline = [word(256, 155, 499, 276), word(519, 148, 977, 276), word(1004, 155, 1557, 276)]
+    assert corners(merge_coarse(title + body, headline)) == corners(body + headline)
+
+
 def test_a_fine_word_that_matches_is_kept_for_its_finer_box():
     fine = [word(2, 3, 198, 108)]
     assert merge_coarse(fine, [word(0, 0, 200, 112)]) == fine

@@ -125,3 +125,4 @@ def test_the_students_read_a_headline_whole_with_the_headline_pass(tmp_path, stu
     result = bigocr.detect(page, detector=student, scheduler="synchronous", text=True)
     assert result.params["coarse"] == 0.25
     assert [w.text for w in result.words[:3]] == ["THE", "BIGOCR", "GAZETTE"]
+    assert not any("GAZETTE" in w.text for w in result.words[3:])  # once: no fine-pass word across the title

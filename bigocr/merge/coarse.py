@@ -185,5 +185,7 @@ def merge_coarse(fine: list[Word], tall: list[Word]) -> list[Word]:
             if overlap[i, j] / (f_area[i] + c_area[j] - overlap[i, j]) >= SAME_IOU:
                 continue  # the fine pass found it whole
         replaced[pieces] = True
-        taken.append(word)
-    return [w for w, gone in zip(fine, replaced) if not gone] + taken
+        taken.append(j)
+    if taken:  # a fine word run across several headline words (a title found as one) goes with them
+        replaced |= overlap[:, taken].sum(axis=1) >= INSIDE * np.maximum(f_area, 1e-9)
+    return [w for w, gone in zip(fine, replaced) if not gone] + [tall[j] for j in taken]
