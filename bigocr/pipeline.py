@@ -577,9 +577,8 @@ def with_tiling(params: Params, detector) -> Params:
     sees tiles halved, so its tiles may be twice as long in working pixels
     (the returned ``max_side`` is in working pixels).
     """
-    input_scale = getattr(getattr(getattr(detector, "detector", detector), "craft", None), "input_scale", 1.0)
-    if input_scale != 1:  # and its pooling grid is twice as coarse in working pixels
-        params = replace(params, max_side=int(params.max_side / input_scale), align=64)
+    if getattr(detector, "halved_input", False):  # and its pooling grid is twice as coarse in working pixels
+        params = replace(params, max_side=2 * params.max_side, align=64)
     tiling, chosen = params.tiling, params.tiling is None
     if chosen:
         craft = isinstance(getattr(detector, "detector", detector), CraftDetector)  # InvertBoth wraps it

@@ -25,7 +25,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bigocr.layout import _connected
 from bigocr.merge.boxes import Word
+from bigocr.merge.coarse import _bounds
 
 __all__ = ["join_split_words", "MAX_GAP", "MAX_BLANK", "MAX_SKEW", "MARK_HEIGHT", "MARK_MIN", "SYMMETRY"]
 
@@ -37,11 +39,6 @@ MAX_BLANK = 0.25
 SYMMETRY = 1.4
 #: Pages skewed more than this (degrees) are left as they are (the gaps are measured on axis-aligned boxes).
 MAX_SKEW = 2.0
-
-
-def _bounds(box: np.ndarray) -> tuple[float, float, float, float]:
-    box = np.asarray(box, np.float64)
-    return box[:, 0].min(), box[:, 1].min(), box[:, 0].max(), box[:, 1].max()
 
 
 def _ink(gray: np.ndarray) -> np.ndarray:
@@ -123,9 +120,8 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
     """
     if abs(skew) > MAX_SKEW or not words:
         return list(words), 0
-    into = list(range(len(words)))  # word -> the word it joins (itself when none)
-    boxes = {i: _bounds(w.box) for i, w in enumerate(words)}
-    joins = 0
+    boxes = _bounds(words)
+    joined = []  # pairs of words to be one
     for line in lines:
         pairs = []
         for a, b in zip(line[:-1], line[1:]):
@@ -137,10 +133,9 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
                 pairs.append((a, b, height))
         if not pairs:
             continue
-        x0 = int(max(0, min(boxes[i][0] for i in line)))
-        y0 = int(max(0, min(boxes[i][1] for i in line)))
-        x1 = int(min(scan.width, np.ceil(max(boxes[i][2] for i in line))))
-        y1 = int(min(scan.height, np.ceil(max(boxes[i][3] for i in line))))
+        x0, y0 = (int(max(0, v)) for v in boxes[line, :2].min(axis=0))
+        x1 = int(min(scan.width, np.ceil(boxes[line, 2].max())))
+        y1 = int(min(scan.height, np.ceil(boxes[line, 3].max())))
         if x1 <= x0 or y1 <= y0:
             continue
         pixels = scan.read(y0, y1, x0, x1)
@@ -153,28 +148,16 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
             cols = slice(max(0, int(ax0) - x0), int(np.ceil(bx1)) - x0)
             left = x0 + cols.start  # the pair's window, in scan columns
             if _marks_bridge(ink[rows, cols], int(ax1) - left, int(bx0) - left, height):
-                root = into[a]
-                while into[root] != root:
-                    root = into[root]
-                into[b] = root
-                joins += 1
-    if not joins:
+                joined.append((a, b))
+    if not joined:
         return list(words), 0
-    members: dict[int, list[int]] = {}
-    for i in range(len(words)):
-        root = i
-        while into[root] != root:
-            root = into[root]
-        members.setdefault(root, []).append(i)
     out = []
-    for root, group in members.items():
+    for group in _connected(len(words), joined):  # in the order of their first word
         if len(group) == 1:
-            out.append(words[root])
+            out.append(words[group[0]])
             continue
-        x0 = min(boxes[i][0] for i in group)
-        y0 = min(boxes[i][1] for i in group)
-        x1 = max(boxes[i][2] for i in group)
-        y1 = max(boxes[i][3] for i in group)
+        x0, y0 = boxes[group, :2].min(axis=0)
+        x1, y1 = boxes[group, 2:].max(axis=0)
         box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
         out.append(Word(box, max(words[i].score for i in group)))
-    return out, joins
+    return out, len(joined)
