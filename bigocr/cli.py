@@ -107,8 +107,8 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--margin", type=_positive_int, metavar="PX",
                      help="the grid's context margin in scan pixels (default: measured from the network)")
     cmd.add_argument("--weights", metavar="PATH",
-                     help="CRAFT weights: craft-fast (default: bigocr's slim half-input CRAFT, ~15x faster than "
-                          "craft-doc), craft-student (bigocr's slim CRAFT: ~3x slower, a few more words on receipts), "
+                     help="CRAFT weights: craft-fast (default: bigocr's slim half-input CRAFT, ~20x faster than "
+                          "craft-doc), craft-student (bigocr's slim CRAFT: ~4x slower, a few more words on receipts), "
                           "craft-doc (bigocr's full CRAFT fine-tuned on documents: most words on forms, slowest), "
                           "craft-mlt-25k (the published CRAFT, installed with bigocr; the default with --refiner), "
                           "a reference .pth or a bigocr .safetensors")
@@ -219,8 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--tiles", action="store_true", help="also list every tile")
     plan.add_argument("--tiling", choices=("thirds", "grid"), default=None,
                       help="(default: grid, as bigocr run; thirds where --max-side leaves no core inside the margin)")
-    plan.add_argument("--margin", type=_positive_int, default=256, metavar="PX",
-                      help="the grid's context margin (default here: 256)")
+    plan.add_argument("--margin", type=_positive_int, default=None, metavar="PX",
+                      help="the grid's context margin (default: measured from the network, as run)")
+    plan.add_argument("--weights", default=None, metavar="NAME|PATH",
+                      help="the CRAFT weights the plan is for (default: as run, craft-fast): a half-input CRAFT "
+                           "sees tiles halved, so its tiles are twice as long")
     plan.add_argument("--page", type=_positive_int, default=1, metavar="N", help="page of a multi-page TIFF, from 1")
     plan.add_argument("--scale", type=scale_arg, default="auto", metavar="FACTOR|auto",
                       help="plan for the scan resampled by FACTOR (default auto: from its letter height, as run)")
@@ -332,21 +335,24 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from bigocr.tiler.plan import grid_fits, make_plan
+    from bigocr.config import Params
+    from bigocr.pipeline import resolve_detector, resolve_scale, with_tiling
+    from bigocr.tiler.plan import make_plan
+    from bigocr.tiler.scale import scaled
     from bigocr.tiler.scan import open_scan
 
-    from bigocr.config import Params
-    from bigocr.pipeline import resolve_scale
-    from bigocr.tiler.scale import scaled
-
     scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
-    params, how = resolve_scale(Params(args.max_side, scale=args.scale), scan)
+    detector, model = resolve_detector(args.weights, device="cpu")
+    params, how = resolve_scale(Params(args.max_side, tiling=args.tiling, margin=args.margin, scale=args.scale), scan)
     work = scaled(scan, params.scale)
-    tiling = args.tiling or ("grid" if grid_fits(args.max_side, args.margin) else "thirds")
-    plan = make_plan(work.height, work.width, args.max_side, tiling, args.margin)
+    params = with_tiling(params, detector)
+    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
+    halved = " (half-input: it sees each tile halved, so tiles are up to twice --max-side)" \
+        if getattr(detector, "halved_input", False) else ""
+    print(f"detector    {model.get('name')}{halved}")
     if how["rule"] == "auto":
         height = f"text height {how['text_height']} px" if how["text_height"] else "no text height measured"
         band = "-".join(f"{v:g}" for v in how["band"])

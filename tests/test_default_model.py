@@ -76,17 +76,17 @@ def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, mon
     assert named.resolve_named("craft-mlt-25k") == cached
 
 
-@pytest.mark.parametrize("name, input_scale, align, extra", [
-    ("craft-fast", 0.5, 64, []),  # no weights given: the default, bigocr's half-input slim CRAFT
-    ("craft-student", 1, 32, ["--weights", "craft-student"]),  # the slim CRAFT of the usual layout
+@pytest.mark.parametrize("name, width, input_scale, align, extra", [
+    ("craft-fast", 0.25, 0.5, 64, []),  # no weights given: the default, bigocr's half-input slim CRAFT
+    ("craft-student", 0.375, 1, 32, ["--weights", "craft-student"]),  # the slim CRAFT of the usual layout
 ])
 def test_the_slim_students_are_bundled_checked_and_find_the_words_of_a_page(
-        tmp_path, article, name, input_scale, align, extra):
+        tmp_path, article, name, width, input_scale, align, extra):
     """Both students ship in the package (sha256-checked) and really detect; craft-fast is the default."""
     from bigocr.detector.weights import read_weights
 
     weights, _ = read_weights(named.resolve_named(name), "craft")
-    assert weights.width == 0.375 and weights.input_scale == input_scale and weights.sha256 == named.BUNDLED[name][1]
+    assert weights.width == width and weights.input_scale == input_scale and weights.sha256 == named.BUNDLED[name][1]
     tif, doc = article
     assert main(["run", str(tif), "-o", str(tmp_path / "o"), *extra, "--no-text", "-q"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())

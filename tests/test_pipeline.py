@@ -211,12 +211,15 @@ def test_plan_command_prints_the_seed_figures(tmp_path, capsys):
     path = tmp_path / "seed.tif"
     # A header-only-sized file would do; tifffile writes a real (blank, compressed) one quickly.
     tifffile.imwrite(path, np.zeros((13483, 7256), np.uint8), compression="zlib", tile=(1024, 1024))
-    assert main(["plan", str(path), "--max-side", "2560", "--tiling", "thirds"]) == 0
+    assert main(["plan", str(path), "--max-side", "2560", "--tiling", "thirds", "--weights", "craft-doc"]) == 0
     out = capsys.readouterr().out
     assert "243 leaves" in out and "105 distinct" in out and "3.32x" in out and "7.70x" in out
-    assert main(["plan", str(path), "--max-side", "2560"]) == 0  # the default: the grid, a 256 px margin
+    assert main(["plan", str(path), "--max-side", "2560", "--weights", "craft-doc", "--margin", "256"]) == 0
+    out = capsys.readouterr().out  # full CRAFT on the grid with a 256 px margin
+    assert "28 distinct" in out and "1.49x the scan" in out
+    assert main(["plan", str(path), "--max-side", "2560"]) == 0  # as run: craft-fast sees tiles halved
     out = capsys.readouterr().out
-    assert "1.49x the scan" in out
+    assert "craft-fast" in out and "half-input" in out and "8 distinct" in out and "1.40x the scan" in out
 
 
 @pytest.mark.parametrize("kwargs,match", [

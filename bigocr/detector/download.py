@@ -89,18 +89,18 @@ BUNDLED = {
     # every source (docs/MODEL.md); float32 (in float16 an earlier student's sample title lost a letter).
     "craft-student": ("detector/weights/bigocr-craft-student.safetensors",
                       "ab12da4bb3aebe6b02f2fce44fcfe9a12974c5aff4e57b7539f45705edf73921"),
-    # A half-input student (bigocr distill --half-input; docs/TRAINING.md): the same slim CRAFT with a fifth
+    # A half-input student (bigocr distill --half-input; docs/TRAINING.md): a width-0.25 CRAFT with a fifth
     # decoder stage, seeing each tile at half resolution and giving craft-doc's maps at its own input's
-    # resolution; started from craft-student, 3 000 steps on craft-doc's cached maps; within 0.01 H of
-    # craft-doc on every source at about 3x craft-student's detection speed (docs/MODEL.md); float16 (measured
-    # the same as float32).
+    # resolution; 15 000 steps on craft-doc's cached maps in three runs, the last with the receipts' crops
+    # twice; within 0.01 H of craft-doc on every source at about 1.5x the detection speed of the width-0.375
+    # half-input student it replaces (docs/MODEL.md); float16 (measured the same as float32).
     "craft-fast": ("detector/weights/bigocr-craft-fast.safetensors",
-                   "ee9a8aa3b44f77300eaa3d0b1cbdd55e4615488b964eb2e55b00d70942e6c2d7"),
+                   "fa5798d225a69c26aa03afe02e2cd1e06f36da8ef80b7388633340ae1c9b3025"),
 }
 
 #: The detector and the recognizer used when none is given.
 # The half-input student: within 0.01 H of craft-doc (the most words on forms) on every source of the
-# development set, about 3x craft-student's and 15x craft-doc's detection speed (docs/MODEL.md).
+# development set, about 4x craft-student's and 20x craft-doc's detection speed (docs/MODEL.md).
 DEFAULT_DETECTOR = "craft-fast"
 #: The detector a LinkRefiner runs on (it needs full-width CRAFT) when no weights are given.
 REFINER_DETECTOR = "craft-mlt-25k"

@@ -98,6 +98,27 @@ def _blanks(ink: np.ndarray, a1: int, b0: int, height: float) -> list[int] | Non
     return blanks
 
 
+class _Band:
+    """Reads of a scan's windows served from bands of whole rows, each decoded once.
+
+    A tiled or striped scan decodes whole tiles for any window in them, and the
+    lines of a page ask for many narrow windows in the same tiles.
+    """
+
+    #: Bytes of one band at most (its height is at least one window's).
+    BYTES = 48 * 2**20
+
+    def __init__(self, scan):
+        self.scan, self.top, self.pixels = scan, 0, None
+        self.rows = max(1, min(1024, self.BYTES // (3 * scan.width)))
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        if self.pixels is None or y0 < self.top or y1 > self.top + len(self.pixels):
+            self.top = y0
+            self.pixels = self.scan.read(y0, min(self.scan.height, max(y1, y0 + self.rows)), 0, self.scan.width)
+        return self.pixels[y0 - self.top:y1 - self.top, x0:x1]
+
+
 def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: float = 0.0) -> tuple[list[Word], int]:
     """``words`` with neighbours cut at a punctuation mark joined; the number of joins.
 
@@ -122,7 +143,8 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
         return list(words), 0
     boxes = _bounds(words)
     joined = []  # pairs of words to be one
-    for line in lines:
+    band = _Band(scan)
+    for line in sorted(lines, key=lambda line: boxes[line, 1].min()):  # top to bottom: each band read once
         pairs = []
         for a, b in zip(line[:-1], line[1:]):
             ax0, ay0, ax1, ay1 = boxes[a]
@@ -138,7 +160,7 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
         y1 = int(min(scan.height, np.ceil(boxes[line, 3].max())))
         if x1 <= x0 or y1 <= y0:
             continue
-        pixels = scan.read(y0, y1, x0, x1)
+        pixels = band.read(y0, y1, x0, x1)
         gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 else pixels
         ink = _ink(gray)
         for a, b, height in pairs:

