@@ -126,3 +126,23 @@ def test_the_students_read_a_headline_whole_with_the_headline_pass(tmp_path, stu
     assert result.params["coarse"] == 0.25
     assert [w.text for w in result.words[:3]] == ["THE", "BIGOCR", "GAZETTE"]
     assert not any("GAZETTE" in w.text for w in result.words[3:])  # once: no fine-pass word across the title
+
+
+def test_the_trimmed_context_margin_keeps_the_words_of_a_rendered_page(article):
+    """The impulse's reach, trimmed where a tile's edge no longer shows: fewer pixels, the same words."""
+    import tifffile
+
+    from bigocr.detector.infer import EDGE_TOL, _edge_trim, _impulse_reach, context_margin
+    from bigocr.pipeline import resolve_detector
+
+    det, _ = resolve_detector("craft-fast", device="cpu")
+    reach, margin = _impulse_reach(det, 1024, 1e-3), context_margin(det)
+    assert margin == _edge_trim(det, reach, EDGE_TOL) and margin % 64 == 0 and margin < reach
+    page = tifffile.imread(article[0])
+    page = np.repeat(page[..., None], 3, axis=2) if page.ndim == 2 else page
+    runs = [bigocr.detect(page, detector=det, scale=2.0, max_side=1024, margin=m, coarse=0, scheduler="synchronous")
+            for m in (reach, margin)]
+    assert runs[1].tiles["count"] > 1 and runs[1].tiles["pixels"] < runs[0].tiles["pixels"]
+    counts = match([np.asarray(w.box) for w in runs[1].words], [np.asarray(w.box) for w in runs[0].words],
+                   threshold=0.9)
+    assert counts.truth > 50 and counts.hmean >= 0.99, counts.to_dict()
