@@ -29,7 +29,7 @@ import numpy as np
 
 from bigocr.cluster import check_resources, connect, install_detector, read_task, run_tile, run_tiles, tile_task
 from bigocr.config import Params
-from bigocr.detector.infer import CraftDetector, InvertBoth
+from bigocr.detector.infer import CraftDetector, InvertBoth, grid_align
 from bigocr.errors import OutputError, ParameterError
 from bigocr.layout import analyse_layout
 from bigocr.merge.boxes import extract_words
@@ -578,7 +578,7 @@ def with_tiling(params: Params, detector) -> Params:
     (the returned ``max_side`` is in working pixels).
     """
     if getattr(detector, "halved_input", False):  # and its pooling grid is twice as coarse in working pixels
-        params = replace(params, max_side=2 * params.max_side, align=64)
+        params = replace(params, max_side=2 * params.max_side, align=grid_align(detector))
     tiling, chosen = params.tiling, params.tiling is None
     if chosen:
         craft = isinstance(getattr(detector, "detector", detector), CraftDetector)  # InvertBoth wraps it

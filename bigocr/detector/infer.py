@@ -25,7 +25,7 @@ from bigocr.detector.weights import Weights, load_network, read_weights
 from bigocr.errors import ParameterError
 
 __all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "halve", "resolve_device", "check_maps", "context_margin",
-           "measured_margin", "fast_bf16", "resolve_precision"]
+           "grid_align", "measured_margin", "fast_bf16", "resolve_precision"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -247,6 +247,14 @@ class InvertBoth:
         return np.maximum(r1, r2), np.maximum(a1, a2)
 
 
+def grid_align(detector) -> int:
+    """Working pixels a tile must start on a multiple of: CRAFT's pooling grid
+    (:data:`bigocr.tiler.plan.ALIGN`), twice as coarse for a half-input CRAFT, which sees tiles halved."""
+    from bigocr.tiler.plan import ALIGN
+
+    return 2 * ALIGN if getattr(detector, "halved_input", False) else ALIGN
+
+
 #: Largest change of a region or affinity score :func:`context_margin` allows in what a tile owns when it
 #: trims the impulse's reach (the maps are thresholded at 0.4 and 0.7; bfloat16 alone moves scores by ~0.008).
 EDGE_TOL = 0.02
@@ -300,7 +308,7 @@ def _edge_trim(detector, reach: int, tol: float, core: int = 256, text: float = 
     """
     from bigocr.testing import make_page
 
-    align = 64 if getattr(detector, "halved_input", False) else 32
+    align = grid_align(detector)
     if reach <= align:
         return reach
     size = -(-(core + 2 * (reach + align)) // align) * align

@@ -136,14 +136,12 @@ class ChooseRecognizer:
         k = len(self.candidates)
         if k == 1 or not keys:
             return 0, {}
-        pick = keys
+        pick, parts = keys, [keys]
         if len(keys) * (k - 1) > k * SAMPLE:  # else every candidate reading every word costs about as much
-            pick = [keys[j] for j in np.linspace(0, len(keys) - 1, SAMPLE).round().astype(int)]
-        if pick is not keys:  # words spread over the call differ in width: read in small batches of like width
-            pick = sorted(pick, key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+            spread = [keys[j] for j in np.linspace(0, len(keys) - 1, SAMPLE).round().astype(int)]
+            # words spread over the call differ in width: read in small batches of like width
+            pick = sorted(spread, key=lambda i: crops[i].shape[1] / crops[i].shape[0])
             parts = [pick[j:j + SAMPLE_BATCH] for j in range(0, len(pick), SAMPLE_BATCH)]
-        else:
-            parts = [pick]
         readings = [[r for part in parts for r in c([crops[i] for i in part])] for c in self.candidates]
         best = int(np.argmax([np.mean([conf for _, conf in r]) for r in readings]))
         return best, dict(zip(pick, readings[best]))
