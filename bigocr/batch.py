@@ -9,6 +9,7 @@ fails, is reported and skipped; the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -99,7 +100,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  threads: int | None = None, formats=("json",), preview: bool = False, heatmap: bool = False,
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str | None = None,
                  margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
-                 coarse: float | None = None, text: bool = False, recognizer=None) -> list[BatchItem]:
+                 coarse: float | None = None, text: bool = False, recognizer=None,
+                 wait: bool = False) -> list[BatchItem]:
     """Detect the words of many scans, every page of each, one output folder per page.
 
     Parameters
@@ -189,13 +191,14 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
             item, page = entry
             t0 = time.perf_counter()
             try:
-                job = _open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
-                                force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
-                                heatmap=heatmap, read=reader is not None)
-                with lock:
-                    tiles_bar.total += len(job.plan.tiles)
-                    tiles_bar.refresh()
-                result = _execute(job, runner, on_tile, on_read)
+                with contextlib.ExitStack() as hold:
+                    job = _open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
+                                    force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
+                                    heatmap=heatmap, read=reader is not None, hold=hold, wait=wait)
+                    with lock:
+                        tiles_bar.total += len(job.plan.tiles)
+                        tiles_bar.refresh()
+                    result = _execute(job, runner, on_tile, on_read)
                 item.state = result.run["state"]
                 item.words = len(result.words)
                 item.tiles_run = result.run["tiles_run"]
@@ -220,7 +223,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         pool.shutdown()
 
     try:
-        root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode())
-    except OSError as exc:
+        root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode(), record=False)
+    except (OSError, BigOCRError) as exc:
         print(f"bigocr: warning: {root}: cannot write {SUMMARY}: {exc}", file=sys.stderr)
     return items

@@ -9,12 +9,14 @@ holding another job, 6 a batch finished with failed scans, 130 interrupted,
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
 from bigocr import __version__
-from bigocr.errors import BigOCRError
+from bigocr.errors import BigOCRError, OutputError
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 
 __all__ = ["main"]
@@ -64,11 +66,15 @@ def scale_arg(text: str) -> float | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _unit_float(text: str) -> float:
+def _threshold(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:  # nan too
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (the maps score from 0 to 1), "
+                                         f"got {text}")
+    return value
 
 
 def coarse_arg(text: str) -> float:
@@ -87,6 +93,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _out_options(cmd) -> None:
+    """``--force`` and ``--wait``: what a job may do with its OUT (``run``, ``batch``, ``recognize``)."""
+    cmd.add_argument("--force", action="store_true",
+                     help="remove what earlier bigocr jobs wrote into OUT (files its record lists, unchanged since) "
+                          "and start again; files bigocr did not write, or that changed since, and the scan "
+                          "itself are never removed (default: resume or skip the same job, refuse another's)")
+    cmd.add_argument("--wait", action="store_true",
+                     help="if another bigocr run is using OUT, wait for it to end (default: exit 5 at once)")
 
 
 def _job_options(cmd) -> None:
@@ -122,11 +138,11 @@ def _job_options(cmd) -> None:
                           "(bigocr's, German/Latin print 1500-1850: ſ, umlauts, ligatures), fast (bigocr's slim "
                           "reader for both, 1.2-1.7x faster than auto), english-g2 "
                           "(EasyOCR's English CRNN) or a bigocr .safetensors recognizer")
-    cmd.add_argument("--text-threshold", type=_unit_float, default=0.7, metavar="T",
+    cmd.add_argument("--text-threshold", type=_threshold, default=0.7, metavar="T",
                      help="peak region score a word needs (default: 0.7)")
-    cmd.add_argument("--link-threshold", type=_unit_float, default=0.4, metavar="T",
+    cmd.add_argument("--link-threshold", type=_threshold, default=0.4, metavar="T",
                      help="affinity above which characters link (default: 0.4)")
-    cmd.add_argument("--low-text", type=_unit_float, default=0.4, metavar="T",
+    cmd.add_argument("--low-text", type=_threshold, default=0.4, metavar="T",
                      help="region score above which a pixel is text (default: 0.4)")
     cmd.add_argument("--poly", action="store_true", help="also write CRAFT's 14-point polygons")
     cmd.add_argument("--format", type=_formats, default=("json",), metavar="LIST",
@@ -152,9 +168,7 @@ def _job_options(cmd) -> None:
                      help="Dask resources a tile task needs on the cluster (default: GPU=1 with a CUDA --device)")
     cmd.add_argument("--threads", type=_positive_int, metavar="N",
                      help="tiles in flight on the local cluster (default: one per core)")
-    cmd.add_argument("--force", action="store_true",
-                     help="remove results already in OUT and start again (default: resume or skip the same job, "
-                          "refuse another's)")
+    _out_options(cmd)
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
 
@@ -198,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     rec.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     rec.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing dask.distributed cluster")
-    rec.add_argument("--force", action="store_true", help="replace a words.json already in OUT")
+    _out_options(rec)
     rec.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
     weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k|english-g2")
@@ -266,9 +280,9 @@ def _cmd_weights(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from bigocr.pipeline import default_out, detect
+    from bigocr.pipeline import default_out, detect, out_location
 
-    out = Path(args.out) if args.out else default_out(args.scan)
+    out = out_location(args.out) if args.out else default_out(args.scan)
     result = detect(
         args.scan, max_side=args.max_side, detector=args.weights, scheduler=args.scheduler, poly=args.poly,
         text_threshold=args.text_threshold, link_threshold=args.link_threshold, low_text=args.low_text,
@@ -276,7 +290,7 @@ def _cmd_run(args) -> int:
         progress=not args.quiet and sys.stderr.isatty(), threads=args.threads, page=args.page - 1,
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
         resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
-        scale=args.scale, coarse=args.coarse, text=args.text, recognizer=args.recognizer,
+        scale=args.scale, coarse=args.coarse, text=args.text, recognizer=args.recognizer, wait=args.wait,
     )
     if not args.quiet:
         run = result.run
@@ -296,12 +310,12 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_recognize(args) -> int:
-    from bigocr.pipeline import default_out, recognize
+    from bigocr.pipeline import default_out, out_location, recognize
 
-    out = Path(args.out) if args.out else default_out(args.scan)
+    out = out_location(args.out) if args.out else default_out(args.scan)
     result = recognize(args.scan, args.boxes, recognizer=args.recognizer, out=out, formats=args.format,
                        scheduler=args.scheduler, device=args.device, precision=args.precision, page=args.page - 1,
-                       force=args.force, progress=not args.quiet and sys.stderr.isatty())
+                       force=args.force, progress=not args.quiet and sys.stderr.isatty(), wait=args.wait)
     if not args.quiet:
         print(f"{args.scan}: {len(result.words)} words read in {result.timings['total']:.1f} s -> {out}/")
     return 0
@@ -324,7 +338,7 @@ def _cmd_batch(args) -> int:
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
         tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, coarse=args.coarse,
-        text=args.text, recognizer=args.recognizer,
+        text=args.text, recognizer=args.recognizer, wait=args.wait,
     )
     failed = [it for it in items if it.state == "failed"]
     if not args.quiet:
@@ -346,7 +360,7 @@ def _cmd_plan(args) -> int:
     params, how = resolve_scale(Params(args.max_side, tiling=args.tiling, margin=args.margin, scale=args.scale), scan)
     work = scaled(scan, params.scale)
     params = with_tiling(params, detector)
-    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
+    plan = make_plan(work.height, work.width, params.tile_side, params.tiling, params.margin, params.align)
     s = plan.summary()
     mp = scan.height * scan.width / 1e6
     print(f"scan        {scan.width} x {scan.height} px ({mp:.1f} MP), max side {args.max_side}")
@@ -393,28 +407,64 @@ def _cmd_sub(command: str, argv: list[str]) -> int:
         return 0 if not exc.code else EXIT_USAGE
 
 
+#: OS errors that mean "cannot write here" wherever they come from: exit 5 with the path and the reason.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
 def _guarded(fn, verbose: bool) -> int:
     """The one top-level handler: user errors as one line, bugs said as bugs (tracebacks with -v)."""
+    stderr = sys.stderr  # the user's, even where a Ctrl-C silenced sys.stderr for the cluster's teardown
     try:
         return fn()
     except BigOCRError as exc:
         if verbose:
             logging.exception("details")
-        print(f"bigocr: error: {exc}", file=sys.stderr)
+        print(f"bigocr: error: {exc}", file=stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("bigocr: interrupted", file=sys.stderr)
+        print("bigocr: interrupted", file=stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `bigocr plan ... | head`: the reader has what it wanted
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # a bug, not a user error
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            return _internal(exc, verbose, stderr)
         if verbose:
-            logging.exception("internal error")
-        print(f"bigocr: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+            logging.exception("details")
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"bigocr: error: {where}cannot write: {exc.strerror or exc}", file=stderr)
+        return OutputError.exit_code
+    except Exception as exc:  # a bug, not a user error
+        return _internal(exc, verbose, stderr)
+
+
+def _internal(exc: BaseException, verbose: bool, stderr) -> int:
+    if verbose:
+        logging.exception("internal error")
+    print(f"bigocr: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=stderr)
+    return EXIT_INTERNAL
+
+
+def _quiet_interrupts() -> None:
+    """Ctrl-C during a job: ``bigocr: interrupted`` and nothing else on stderr.
+
+    The first SIGINT silences ``sys.stderr`` before it unwinds the job, so the
+    tracebacks that the cluster's threads (tornado, distributed) print while
+    they are torn down mid-call stay out of the user's terminal; ``-v`` keeps them.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN, None):
+        return
+
+    def on_sigint(signum, frame):
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,8 +487,10 @@ def main(argv: list[str] | None = None) -> int:
         import distributed  # noqa: F401  (sets up its own loggers on import; quiet them after)
 
         # A failed tile reaches the user as the one-line error; the in-process workers' own
-        # "Compute Failed ... Traceback" records must not (-v shows them).
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        # "Compute Failed ... Traceback" records must not (-v shows them), nor the event loop's.
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _quiet_interrupts()
     if not args.verbose:  # tifffile logs what it finds odd in a header; our one-line error says it
         logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     command = {"run": _cmd_run, "batch": _cmd_batch, "recognize": _cmd_recognize, "plan": _cmd_plan,

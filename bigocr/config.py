@@ -21,6 +21,15 @@ def check_coarse(coarse) -> float:
     return float(coarse)
 
 
+def check_threshold(name: str, value) -> float:
+    """A score threshold (the region and affinity maps score from 0 to 1): a number strictly between 0 and 1."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a number between 0 and 1, got {value!r}")
+    if not 0 < value < 1:
+        raise ParameterError(f"{name} must be between 0 and 1 (the maps score from 0 to 1), got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Params:
     """Detection parameters.
@@ -28,7 +37,10 @@ class Params:
     Attributes
     ----------
     max_side : int
-        Cap on a tile's longer side in scan pixels.
+        Cap on the longer side of a tile as the network sees it (``--max-side``,
+        as the user gave it).  A network that sees its tiles whole sees them in
+        working pixels; a half-input one (``halved``) sees them halved, so its
+        tiles may be twice as long in working pixels: :attr:`tile_side`.
     text_threshold : float
         A component is a word only if its peak region score reaches this (CRAFT: 0.7).
     link_threshold : float
@@ -63,6 +75,9 @@ class Params:
         The grid's window origins are multiples of this many working pixels:
         the network's pooling grid (32 for CRAFT, 64 for a half-input CRAFT,
         which sees the tiles halved; the pipeline sets it from the detector).
+    halved : bool
+        The network sees each tile at half the working resolution (a half-input
+        CRAFT such as craft-fast; the pipeline sets it from the detector).
     """
 
     max_side: int = 2560
@@ -76,14 +91,18 @@ class Params:
     scale: float | str | None = 1.0
     coarse: float | None = None
     align: int = 32
+    halved: bool = False
+
+    @property
+    def tile_side(self) -> int:
+        """Cap on a tile's longer side in working pixels: ``max_side``, twice it for a ``halved`` network."""
+        return 2 * self.max_side if self.halved else self.max_side
 
     def __post_init__(self):
         if not isinstance(self.max_side, int) or isinstance(self.max_side, bool) or self.max_side < MIN_MAX_SIDE:
             raise ParameterError(f"max_side must be an integer >= {MIN_MAX_SIDE}, got {self.max_side!r}")
         for name in ("text_threshold", "link_threshold", "low_text"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise ParameterError(f"{name} must be a number, got {value!r}")
+            check_threshold(name, getattr(self, name))
         if self.tiling is not None and self.tiling not in TILINGS:
             raise ParameterError(f"tiling must be one of {', '.join(TILINGS)}, got {self.tiling!r}")
         if self.margin is not None and (not isinstance(self.margin, int) or isinstance(self.margin, bool)

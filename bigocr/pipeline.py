@@ -37,7 +37,7 @@ from bigocr.merge.coarse import COARSE, MIN_HEIGHT, headlines, merge_coarse
 from bigocr.merge.join import join_split_words
 from bigocr.merge.label import label_components
 from bigocr.merge.stitch import create_maps, done_tiles, open_maps
-from bigocr.outdir import OutDir
+from bigocr.outdir import LOCK, RECORD, OutDir, is_url
 from bigocr.result import Result
 from bigocr.tiler.plan import TilePlan, make_plan
 from bigocr.tiler.scale import MIN_SCALE, scaled
@@ -61,6 +61,12 @@ TEXT_PARTS = "text-parts"
 def default_out(source) -> Path:
     """``./<stem>.bigocr/`` for a scan path."""
     return Path.cwd() / f"{Path(source).stem}.bigocr"
+
+
+def out_location(out):
+    """``-o``'s value as :class:`OutDir` takes it: a URL stays a URL (``Path`` would make ``s3:/b`` of
+    ``s3://b``), anything else is a path."""
+    return out if is_url(str(out)) else Path(out)
 
 
 def resolve_detector(detector, refiner=None, device: str = "auto", resolve: bool = True, precision: str = "auto"):
@@ -118,6 +124,17 @@ def resolve_reader(text: bool, recognizer, device: str, model: dict, precision: 
 #: Everything a run writes into OUT, ``words.json`` (the mark of a finished run) first.
 OUTPUT_NAMES = (*FORMATS.values(), "maps.zarr", COARSE_NAME, "preview.png", "heatmap-region.png",
                 "heatmap-affinity.png", CACHE_NAME, TEXT_PARTS)
+#: The folders a run makes in OUT (recorded as bigocr's when made).
+FOLDERS = ("maps.zarr", COARSE_NAME, CACHE_NAME, TEXT_PARTS)
+
+def _identity_scan(scan: Scan) -> dict:
+    """The scan's part of a job's identity: its info with the file's resolved path (``../in/x.tif`` and
+    ``/data/in/x.tif`` are one job)."""
+    info = scan.info()
+    if scan.path is not None:
+        info["path"] = os.path.realpath(scan.path)
+    return info
+
 
 def _fingerprint(scan: Scan) -> dict:
     """What tells a changed scan: size and modification time of a file, a hash of an array."""
@@ -168,31 +185,57 @@ class _Job:
     scale_info: dict = field(default_factory=dict)  # how the scale was chosen (reported, not part of the identity)
 
 
+def claim_out(out: OutDir, inputs: dict, force: bool, *, keep=()) -> list[str]:
+    """Check that a job may use ``out``; with ``force``, remove what earlier bigocr jobs wrote there.
+
+    Refuses (:class:`OutputError`) an OUT where any name bigocr writes is, or
+    holds, one of ``inputs`` (``{"the scan": path, ...}``), and one holding a
+    file of those names that bigocr did not write or that changed since it
+    wrote it (its record says: :meth:`OutDir.ours`): those are the user's,
+    and nothing removes them.  With ``force`` the names in ``OUT`` that are
+    bigocr's are removed (``words.json`` first, so a half-cleared OUT never
+    looks complete), except those in ``keep``.  Returns the output names
+    present afterwards.
+    """
+    out.check()
+    out.guard_inputs(inputs, (*OUTPUT_NAMES, RECORD, LOCK))
+    existing = [name for name in OUTPUT_NAMES if out.exists(name)]
+    foreign = [name for name in out.foreign(existing) if not (name == "maps.zarr" and _stored(out)[1])]
+    if foreign:
+        raise OutputError(f"{out}: holds {', '.join(foreign)}, which bigocr did not write (or which changed since "
+                          "it wrote them); bigocr never removes or replaces those, --force or not: move them away "
+                          "or choose another -o")
+    if force and existing:
+        gone = [name for name in existing if name not in keep]
+        log.info("%s: --force: removing %s", out, ", ".join(gone))
+        for name in gone:
+            out.remove(name)
+        out.forget(gone)
+        return [name for name in existing if name in keep]
+    return existing
+
+
+def _stored(out: OutDir):
+    """``(group, attrs)`` of a bigocr ``maps.zarr`` in ``out``, or ``(None, None)``."""
+    if not out.exists("maps.zarr"):
+        return None, None
+    try:
+        group = open_maps(out.zarr_store("maps.zarr"))
+        return group, group.attrs.get("bigocr")
+    except Exception:  # not a zarr group, or a torn one
+        return None, None
+
+
 def _inspect_out(job: _Job, force: bool) -> None:
     """Decide whether ``job.out`` is new, a run to resume, or complete; refuse what is not ours."""
     out = job.out
-    out.check()
-    existing = [name for name in OUTPUT_NAMES if out.exists(name)]
+    existing = claim_out(out, {"the scan": job.scan.path}, force)
     if not existing:
         return
-    group = stored = None
-    if out.exists("maps.zarr"):
-        try:
-            group = open_maps(out.zarr_store("maps.zarr"))
-            stored = group.attrs.get("bigocr")
-        except Exception:  # not a zarr group, or a torn one
-            stored = None
-    if force:
-        log.info("%s: --force: removing %s", out, ", ".join(existing))
-        try:
-            for name in existing:  # words.json first: a half-replaced OUT never looks complete
-                out.remove(name)
-        except OSError as exc:
-            raise OutputError(f"{out}: cannot remove old results: {exc.strerror or exc}") from None
-        return
+    group, stored = _stored(out)
     if not stored or "job" not in stored:
-        raise OutputError(f"{out}: already holds {', '.join(existing)} that is not a bigocr run to resume; "
-                          "pass --force to overwrite or choose another -o")
+        raise OutputError(f"{out}: already holds {', '.join(existing)} of another bigocr job, not a run to "
+                          "resume; pass --force to replace them or choose another -o")
     differences = _differences(stored["job"], job.identity)
     if differences:
         raise OutputError(f"{out}: holds a run of another job ({'; '.join(differences)}); "
@@ -291,7 +334,10 @@ def _progress(total: int | None, enabled: bool, unit: str = "tile", position: in
 
 
 def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
-              formats, preview: bool, heatmap: bool, scan: Scan | None = None, read: bool = False) -> _Job:
+              formats, preview: bool, heatmap: bool, scan: Scan | None = None, read: bool = False,
+              hold=None, wait: bool = False) -> _Job:
+    """The job of one scan; with ``out``, its OUT inspected under the OUT's lock, which ``hold`` (an
+    ``ExitStack``) keeps until the caller is done with the job."""
     scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
@@ -300,16 +346,19 @@ def _open_job(source, *, params: Params, detector_info: tuple, out, force: bool,
     if work is not scan:
         log.info("scale %.4g (%s): the detector sees %d x %d px", params.scale, scale_info["rule"], work.width,
                  work.height)
-    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
+    plan = make_plan(work.height, work.width, params.tile_side, params.tiling, params.margin, params.align)
     summary = plan.summary()
     log.info("plan: %d tiles, %.2fx the scan's pixels, chunks %s", len(plan.tiles),
              summary["pixels_ratio"], plan.chunks)
     model, run_device = detector_info
     job = _Job(scan, plan, params, model, run_device, OutDir(out) if out is not None else None,
                formats, preview, heatmap, read=read, work=work, scale_info=scale_info)
-    job.identity = {"scan": scan.info(), "source": _fingerprint(scan), "model": model,
+    job.identity = {"scan": _identity_scan(scan), "source": _fingerprint(scan), "model": model,
                     "params": params.to_dict(), "plan": summary}
     if job.out is not None:
+        if hold is None:
+            raise ValueError("a job with an OUT needs hold= to keep its lock")
+        hold.enter_context(job.out.lock(wait))
         _inspect_out(job, force)
     return job
 
@@ -411,6 +460,7 @@ def _execute(job: _Job, runner: _Runner, on_tile=lambda report: None, on_read=la
             maps = str(Path(tmp_dir) / "maps.zarr")
         else:
             out.mkdir()
+            out.record(folders=FOLDERS)  # before any of them exists: a crash leaves nothing unclaimed
             maps = out.zarr_store("maps.zarr")
         attrs = {
             # map_scale: scan pixels per map pixel (the maps have half the working resolution)
@@ -521,7 +571,7 @@ def _coarse_words(scan, params: Params, runner: _Runner, store) -> list:
     work = scaled(scan, scale)
     if min(work.height, work.width) < 32:  # nothing a headline could be read from
         return []
-    plan = make_plan(work.height, work.width, params.max_side, params.tiling, params.margin, params.align)
+    plan = make_plan(work.height, work.width, params.tile_side, params.tiling, params.margin, params.align)
     attrs = {"bigocr": {"pass": "coarse", "complete": False, "map_scale": 2 / scale, "scale": scale, "axes": "yx",
                         "plan": plan.summary()}}
     try:
@@ -561,6 +611,7 @@ def _write_results(result: Result, out: OutDir, formats) -> None:
         out.remove(CACHE_NAME)
         out.remove(COARSE_NAME)
         out.remove(TEXT_PARTS)
+        out.forget((CACHE_NAME, COARSE_NAME, TEXT_PARTS))
     except OSError as exc:
         raise OutputError(f"{out}: cannot write results: {exc.strerror or exc}") from None
 
@@ -578,7 +629,7 @@ def with_tiling(params: Params, detector) -> Params:
     (the returned ``max_side`` is in working pixels).
     """
     if getattr(detector, "halved_input", False):  # and its pooling grid is twice as coarse in working pixels
-        params = replace(params, max_side=2 * params.max_side, align=grid_align(detector))
+        params = replace(params, halved=True, align=grid_align(detector))
     tiling, chosen = params.tiling, params.tiling is None
     if chosen:
         craft = isinstance(getattr(detector, "detector", detector), CraftDetector)  # InvertBoth wraps it
@@ -589,7 +640,7 @@ def with_tiling(params: Params, detector) -> Params:
     from bigocr.tiler.plan import grid_fits
 
     margin = measured_margin(detector)
-    if chosen and not grid_fits(params.max_side, margin, params.align):
+    if chosen and not grid_fits(params.tile_side, margin, params.align):
         log.info("max_side %d is too small for the grid's context margin of %d px: tiling in thirds",
                  params.max_side, margin)
         return replace(params, tiling="thirds")
@@ -630,7 +681,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
            resources=None, tiling: str | None = None, margin: int | None = None, precision: str = "auto",
            scale: float | str | None = None, coarse: float | None = None, text: bool = False,
-           recognizer=None) -> Result:
+           recognizer=None, wait: bool = False) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
@@ -726,6 +777,9 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         Dask resources each tile task needs on a cluster, e.g. ``{"GPU": 1}``
         or ``"GPU=1"``; default ``GPU=1`` when ``device`` is CUDA and the run is
         on a cluster.  A cluster with no such worker fails at once.
+    wait : bool
+        When another bigocr run holds ``out`` (its lock), wait for it to end
+        instead of failing with an :class:`OutputError`.
 
     Returns
     -------
@@ -773,11 +827,16 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     if params.invert == "both":
         detector = InvertBoth(detector)
     params = with_tiling(params, detector)
-    job = _open_job(source, params=params, detector_info=(model, run_device), out=out, force=force,
-                    max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap, scan=scan,
-                    read=reader is not None)
-    if job.state == "complete":
-        return _load_complete(job)
+    with contextlib.ExitStack() as hold:
+        job = _open_job(source, params=params, detector_info=(model, run_device), out=out, force=force,
+                        max_pixels=max_pixels, page=page, formats=formats, preview=preview, heatmap=heatmap,
+                        scan=scan, read=reader is not None, hold=hold, wait=wait)
+        if job.state == "complete":
+            return _load_complete(job)
+        return _detect_job(job, detector, scheduler, threads, resources, reader, progress)
+
+
+def _detect_job(job: _Job, detector, scheduler, threads, resources, reader, progress: bool) -> Result:
     with _runner(detector, scheduler, threads, resources, reader) as runner, \
             _progress(len(job.plan.tiles), progress) as bar:
         words_bar = None
@@ -798,7 +857,8 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
 
 def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), scheduler=None,
               threads: int | None = None, device: str = "auto", precision: str = "auto", page: int = 0,
-              max_pixels: int = DEFAULT_MAX_PIXELS, force: bool = False, progress: bool = False) -> Result:
+              max_pixels: int = DEFAULT_MAX_PIXELS, force: bool = False, progress: bool = False,
+              wait: bool = False) -> Result:
     """Read the words of given boxes: another tool's layout, a corrected PAGE file, an earlier run.
 
     Parameters
@@ -811,9 +871,11 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
         ``(x, y)`` scan pixels, clockwise from the top-left.
     recognizer, device, precision, scheduler, threads, page, max_pixels, progress
         As for :func:`detect`.
-    out, formats, force
-        Where to write the outputs (nothing is written without ``out``); a
-        ``words.json`` already there is replaced only with ``force``.
+    out, formats, force, wait
+        Where to write the outputs (nothing is written without ``out``), by
+        :func:`detect`'s rules: outputs of an earlier bigocr job there are
+        replaced only with ``force``; files bigocr did not write, and the
+        ``boxes`` file itself, never.
 
     Returns
     -------
@@ -832,12 +894,25 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
         given, origin = [(np.asarray(q, np.float32).reshape(4, 2), 1.0) for q in boxes], None
     reader, info = resolve_recognizer(recognizer, device, precision)
     target = OutDir(out) if out is not None else None
-    if target is not None:
-        target.check()
-        if target.exists(FORMATS["json"]) and not force:
-            raise OutputError(f"{target}: already holds {FORMATS['json']}; pass --force to replace it or choose "
-                              "another -o")
-        target.mkdir()
+    with contextlib.ExitStack() as hold:
+        if target is not None:
+            hold.enter_context(target.lock(wait))
+            inputs = {"the scan": scan.path, "the --boxes file": boxes if isinstance(boxes, (str, os.PathLike))
+                      else None}
+            existing = claim_out(target, inputs, force, keep=(TEXT_PARTS,))  # readings so far: a resume point
+            results = [name for name in existing if name != TEXT_PARTS]
+            if results:
+                raise OutputError(f"{target}: already holds {', '.join(results)} of an earlier bigocr job; pass "
+                                  "--force to replace them or choose another -o")
+            target.record(folders=(TEXT_PARTS,))
+        return _recognize_boxes(scan, given, origin, reader, info, target, formats, scheduler, threads, precision,
+                                device, progress)
+
+
+def _recognize_boxes(scan, given, origin, reader, info, target, formats, scheduler, threads, precision, device,
+                     progress) -> Result:
+    from bigocr.merge.boxes import Word
+
     words = [Word(quad, score) for quad, score in given]
     order, layout = analyse_layout([w.box for w in words]).renumbered()
     words = [words[i] for i in order]

@@ -122,7 +122,7 @@ def test_files_that_are_not_a_run_are_not_touched(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "words.json").write_text("my own notes")
-    with pytest.raises(bigocr.OutputError, match="not a bigocr run to resume"):
+    with pytest.raises(bigocr.OutputError, match="words.json, which bigocr did not write"):
         bigocr.detect(np.zeros((64, 64), np.uint8), max_side=64, detector=FakeDetector(), out=out)
     assert (out / "words.json").read_text() == "my own notes"
 

@@ -187,4 +187,5 @@ def test_cli_format_flag(tmp_path, random_weights, capsys):
     code = main(["run", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"), "--weights", str(random_weights),
                  "--device", "cpu", "--format", "page,hocr", "--no-preview", "--max-side", "256", "-q"])
     assert code == 0
-    assert {p.name for p in (tmp_path / "o").iterdir()} == {"page.xml", "hocr.html", "maps.zarr"}
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"page.xml", "hocr.html", "maps.zarr",
+                                                          ".bigocr-record.json"}

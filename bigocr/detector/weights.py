@@ -105,11 +105,7 @@ def _read_state_dict(path: Path) -> tuple[dict, dict]:
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"{path}: not a loadable PyTorch state_dict (bigocr loads weights with "
-            f"weights_only=True and never runs code from a checkpoint): {first}"
-        ) from None
+        raise WeightsError(f"{path}: {_unloadable(exc)}") from None
     if isinstance(obj, dict):
         for key in _NESTED_KEYS:
             if isinstance(obj.get(key), dict):
@@ -118,6 +114,21 @@ def _read_state_dict(path: Path) -> tuple[dict, dict]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state_dict of tensors")
     return obj, {}
+
+
+def _unloadable(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in bigocr's words (torch's own advice, to load it
+    with ``weights_only=False``, would run the file's code: never quoted)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if "Weights only load failed" in text or found:
+        what = f" ({found.group(1)})" if found else ""
+        return (f"a pickle that asks to run code{what} to load; bigocr loads weights without running code from "
+                "them, so it cannot use this file: save its state_dict (tensors only) or convert it to .safetensors")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"not a loadable PyTorch state_dict: {first}"
 
 
 def _strip_prefix(state: dict) -> dict:

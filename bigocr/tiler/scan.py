@@ -15,7 +15,14 @@ palette, RGBA and CMYK are converted on the way in.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+import stat
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +48,7 @@ _JP2_MAGIC = (b"\x00\x00\x00\x0cjP  ", b"\xffO\xffQ")
 
 
 def to_rgb8(pixels: np.ndarray, photometric: str = "auto", colormap: np.ndarray | None = None,
-            bits: int | None = None) -> np.ndarray:
+            bits: int | None = None, float_max: float = 1.0) -> np.ndarray:
     """Convert a window of scan pixels to ``(h, w, 3)`` uint8 RGB.
 
     Parameters
@@ -55,6 +62,8 @@ def to_rgb8(pixels: np.ndarray, photometric: str = "auto", colormap: np.ndarray 
         Palette of a ``"palette"`` image (any unsigned dtype).
     bits : int, optional
         Significant bits per sample (e.g. 12 in a 16-bit container).
+    float_max : float
+        White of floating-point samples: 1, 255 or 65535 (:func:`float_white`).
 
     Returns
     -------
@@ -71,7 +80,7 @@ def to_rgb8(pixels: np.ndarray, photometric: str = "auto", colormap: np.ndarray 
         idx = np.clip(idx.astype(np.intp), 0, cmap8.shape[1] - 1)
         return np.ascontiguousarray(cmap8[:, idx].transpose(1, 2, 0))
 
-    px = _scale_to_uint8(np.asarray(pixels), bits)
+    px = _scale_to_uint8(np.asarray(pixels), bits, float_max)
     if px.ndim == 2:
         px = px[..., None]
     channels = px.shape[2]
@@ -105,7 +114,24 @@ def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def _scale_to_uint8(px: np.ndarray, bits: int | None) -> np.ndarray:
+#: The ranges floating-point samples are read in: 0..1 (the usual), 0..255 and 0..65535 (integer samples
+#: stored as floats), chosen by the largest sample.
+FLOAT_WHITES = (1.0, 255.0, 65535.0)
+
+
+def float_white(largest: float, name: str) -> float:
+    """The white of floating-point samples whose largest value is ``largest``: the least of
+    :data:`FLOAT_WHITES` that holds it, or a ScanError saying what is expected."""
+    if not np.isfinite(largest):
+        raise ScanError(f"{name}: floating-point scan holds NaN or infinite samples")
+    for white in FLOAT_WHITES:
+        if largest <= white:
+            return white
+    raise ScanError(f"{name}: floating-point samples reach {largest:g}; bigocr reads float scans with samples "
+                    "in 0..1, 0..255 or 0..65535: rescale it, or save it with integer samples")
+
+
+def _scale_to_uint8(px: np.ndarray, bits: int | None, float_max: float = 1.0) -> np.ndarray:
     if px.dtype == np.uint8:
         return px
     if px.dtype == np.bool_:
@@ -113,7 +139,7 @@ def _scale_to_uint8(px: np.ndarray, bits: int | None) -> np.ndarray:
     if np.issubdtype(px.dtype, np.floating):
         if not np.all(np.isfinite(px)):
             raise ScanError("floating-point scan holds NaN or infinite samples")
-        return np.clip(np.rint(px * 255.0), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(px * (255.0 / float_max)), 0, 255).astype(np.uint8)
     if np.issubdtype(px.dtype, np.unsignedinteger):
         width = px.dtype.itemsize * 8
         shift = max(0, (bits if bits and bits <= width else width) - 8)
@@ -136,6 +162,7 @@ class _TiffLayout:
     segment_bytes: int = 0  # decoded bytes of one strip or tile
     memmap: bool = False  # uncompressed and contiguous
     cache: object = None  # a zarr store holding the decoded samples, once made
+    float_max: float = 1.0  # white of floating-point samples (float_white)
 
 
 class Scan:
@@ -163,7 +190,7 @@ class Scan:
     def __init__(self, height: int, width: int, *, path: str | None = None,
                  array: np.ndarray | None = None, tiff: _TiffLayout | None = None,
                  photometric: str = "auto", page: int = 0, pages: int = 1,
-                 dpi: tuple[float, float] | None = None):
+                 dpi: tuple[float, float] | None = None, float_max: float = 1.0):
         self.height = int(height)
         self.width = int(width)
         self.path = path
@@ -173,6 +200,7 @@ class Scan:
         self._array = array
         self._tiff = tiff
         self._photometric = photometric
+        self._float_max = float_max
         self._zarr = None
 
     @property
@@ -269,7 +297,7 @@ class Scan:
         if not (0 <= y0 < y1 <= self.height and 0 <= x0 < x1 <= self.width):
             raise IndexError(f"window {(y0, y1, x0, x1)} outside scan {self.shape}")
         if self._tiff is None:
-            return to_rgb8(self._array[y0:y1, x0:x1], self._photometric)
+            return to_rgb8(self._array[y0:y1, x0:x1], self._photometric, float_max=self._float_max)
         layout = self._tiff
         try:
             if layout.striped and layout.cache is None and not layout.memmap:
@@ -283,7 +311,7 @@ class Scan:
         except Exception as exc:  # decoder errors: corrupt or truncated data
             raise ScanError(f"{self.path}: cannot decode pixels {y0}:{y1}, {x0}:{x1}: {exc}") from exc
         try:
-            return to_rgb8(px, layout.photometric, layout.colormap, layout.bits)
+            return to_rgb8(px, layout.photometric, layout.colormap, layout.bits, layout.float_max)
         except ScanError as exc:
             raise ScanError(f"{self.path}: {exc}") from None
 
@@ -395,10 +423,7 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
     if not isinstance(source, (str, os.PathLike)):
         raise ScanError(f"a scan must be a path or a numpy array, got {type(source).__name__}")
     path = Path(source)
-    if not path.exists():
-        raise ScanError(f"{path}: no such file")
-    if path.is_dir():
-        raise ScanError(f"{path}: is a directory, not a scan")
+    _check_regular(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -414,6 +439,28 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
         _check_page(str(path), page, 1)
         return _open_decoded(path, head, max_pixels)
     raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG or JPEG 2000)")
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse at once what is not a regular file: missing, a symlink loop, a folder, a named pipe, a device."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ScanError(f"{path}: a loop of symbolic links, not a scan") from None
+        if exc.errno == errno.ENOENT:
+            if os.path.islink(path):
+                raise ScanError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist") from None
+            raise ScanError(f"{path}: no such file") from None
+        if exc.errno == errno.EACCES:
+            raise ScanError(f"{path}: permission denied") from None
+        raise ScanError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ScanError(f"{path}: is a directory, not a scan")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a file")
+        raise ScanError(f"{path}: is {kind}, not a regular file; bigocr reads scans from files")
 
 
 def count_pages(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
@@ -449,7 +496,8 @@ def _open_array(array: np.ndarray, max_pixels: int) -> Scan:
     if not (array.dtype == np.bool_ or np.issubdtype(array.dtype, np.number)) or np.iscomplexobj(array):
         raise ScanError(f"<array>: unsupported dtype {array.dtype}")
     _check_size("<array>", array.shape[0], array.shape[1], max_pixels)
-    return Scan(array.shape[0], array.shape[1], array=array)
+    white = float_white(float(np.max(array)), "<array>") if np.issubdtype(array.dtype, np.floating) else 1.0
+    return Scan(array.shape[0], array.shape[1], array=array, float_max=white)
 
 
 _PHOTOMETRIC = {
@@ -506,8 +554,9 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
             band = int(chunks[1] if axes == "SYX" and len(chunks) == 3 else chunks[0])
             segment_bytes = int(np.prod(chunks)) * page.dtype.itemsize if page.dtype is not None else 0
             memmap = bool(page.is_memmappable) and page.dtype is not None and page.bitspersample % 8 == 0
+            white = _tiff_float_white(path, page) if page.dtype is not None and page.dtype.kind == "f" else 1.0
             layout = _TiffLayout(index, axes, photometric, int(page.bitspersample), colormap, band,
-                                 not page.is_tiled, segment_bytes, memmap)
+                                 not page.is_tiled, segment_bytes, memmap, float_max=white)
             dpi = _tiff_dpi(page)
     except ScanError:
         raise
@@ -516,6 +565,42 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
     except Exception as exc:
         raise ScanError(f"{path}: cannot read TIFF: {exc}") from None
     return Scan(height, width, path=str(path), tiff=layout, page=index, pages=pages, dpi=dpi)
+
+
+#: Float TIFFs up to this many pixels are read whole to find their range; larger ones by FLOAT_PROBES windows.
+FLOAT_WHOLE = 2**24
+FLOAT_PROBES = 8
+
+
+def _tiff_float_white(path: Path, page) -> float:
+    """The white of a float TIFF's samples: from its SMaxSampleValue tag, else from its largest sample (the
+    whole page when small, else a grid of windows across it: paper is white wherever it is)."""
+    tag = page.tags.get("SMaxSampleValue")
+    if tag is not None:
+        try:
+            return float_white(float(np.max(tag.value)), str(path))
+        except (TypeError, ValueError):
+            pass
+    height, width = page.imagelength, page.imagewidth
+    try:
+        if height * width <= FLOAT_WHOLE:
+            largest = float(np.nanmax(page.asarray()))
+        else:
+            import zarr
+
+            store = zarr.open_array(page.aszarr(), mode="r")
+            side, largest = 512, 0.0
+            for i in range(FLOAT_PROBES):
+                for j in range(FLOAT_PROBES):
+                    y = (height - side) * i // max(1, FLOAT_PROBES - 1) if height > side else 0
+                    x = (width - side) * j // max(1, FLOAT_PROBES - 1) if width > side else 0
+                    window = store[:, y:y + side, x:x + side] if page.axes == "SYX" else store[y:y + side, x:x + side]
+                    largest = max(largest, float(np.nanmax(window)))
+    except ScanError:
+        raise
+    except Exception as exc:
+        raise ScanError(f"{path}: cannot decode pixels: {exc}") from None
+    return float_white(largest, str(path))
 
 
 #: The most a TIFF codec can expand its data (deflate's limit is 1032:1, PackBits' 64:1, LZW's with
@@ -576,6 +661,47 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return image
 
 
+#: What libjpeg and libpng say of damaged data (OpenCV's decoders print it on stderr and go on).
+_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error", "libpng warning: IDAT",
+           "Invalid SOS", "Bogus", "Huffman", "JPEG datastream contains no image")
+_MESSAGES_LOCK = threading.Lock()
+#: OpenCV's own log lines about a decode ("[ WARN:0@1.2] global grfmt_png.cpp:793 readFromStreamOrBuffer ...").
+_OPENCV_LOG = re.compile(r"^\[ ?(?:WARN|ERROR|INFO)[^\]]*\]\s*(?:global\s+)?(?:\S+\.cpp:\d+\s+)?(?:\w+\s+)?")
+
+
+def _clean(line: str) -> str:
+    return line.strip().rstrip(".")
+
+
+@contextlib.contextmanager
+def decoder_messages():
+    """Catch what C decoders print on file descriptor 2 during the block (a list of lines, filled on exit).
+
+    libjpeg and libpng report damage on stderr and nowhere else; bigocr says
+    it in its own words instead.  Anything else printed meanwhile (another
+    thread's progress) is passed on to stderr as it was.
+    """
+    said: list[str] = []
+    with _MESSAGES_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines = sink.read().decode(errors="replace").splitlines()
+            ours = [_OPENCV_LOG.sub("", line) for line in lines if line.startswith(_DAMAGE)
+                    or line.startswith("libpng") or "JPEG" in line or _OPENCV_LOG.match(line)]
+            said.extend(ours)
+            others = [line for line in lines if not (line.startswith(_DAMAGE) or line.startswith("libpng")
+                                                     or "JPEG" in line or _OPENCV_LOG.match(line))]
+            if others:
+                sys.stderr.write("\n".join(others) + "\n")
+
+
 def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
     import cv2
 
@@ -598,12 +724,18 @@ def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
     data = np.fromfile(path, dtype=np.uint8)
     if head.startswith(_JPEG_MAGIC) and data[-2:].tobytes() != b"\xff\xd9":
         raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        raise ScanError(f"{path}: cannot decode image: {str(exc).strip().splitlines()[-1]}") from None
+    with decoder_messages() as said:
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:
+            raise ScanError(f"{path}: cannot decode image: {str(exc).strip().splitlines()[-1]}") from None
+    damage = [line for line in said if line.startswith(_DAMAGE)]
+    if damage:  # libjpeg fills what it cannot decode with grey and goes on: refuse it rather than read filler
+        raise ScanError(f"{path}: corrupt image data ({_clean(damage[0])}); the decoder would fill the damaged "
+                        "part with grey: repair or re-export the file")
     if image is None or image.size == 0:
-        raise ScanError(f"{path}: cannot decode image (corrupt or truncated)")
+        why = f" ({_clean(said[0])})" if said else " (corrupt or truncated)"
+        raise ScanError(f"{path}: cannot decode image{why}")
     _check_size(str(path), image.shape[0], image.shape[1], max_pixels)
     if image.ndim == 3 and image.shape[2] in (3, 4):
         image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV's BGR(A) to RGB(A)

@@ -11,13 +11,9 @@ top-left corner of the top-left pixel.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from bigocr.errors import ParameterError
 
-__all__ = ["FORMATS", "parse_formats", "render", "write_outputs", "write_bytes_atomic"]
+__all__ = ["FORMATS", "parse_formats", "render", "write_outputs"]
 
 #: Format name -> file name in the output folder.
 FORMATS = {
@@ -86,33 +82,6 @@ def render(result, fmt: str) -> bytes:
     else:
         raise ParameterError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
     return make(result)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` next to ``path`` and rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    try:  # Linux says it without changing it
-        with open("/proc/self/status") as fh:
-            for row in fh:
-                if row.startswith("Umask:"):
-                    return int(row.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_outputs(result, out, formats=("json",)) -> list[str]:
