@@ -231,7 +231,7 @@ def bench_network(args, weights: Path | None, tmp: Path) -> dict:
     import torch
 
     from bigocr.detector import CRAFT, save_weights
-    from bigocr.detector.infer import fast_bf16
+    from bigocr.models.device import fast_bf16
 
     torch.manual_seed(0)
     nets = [("full CRAFT, speed only (fresh init)",
@@ -261,7 +261,7 @@ def bench_network(args, weights: Path | None, tmp: Path) -> dict:
 def bench_split(args, weights: Path, tmp: Path) -> list[dict]:
     """The local cluster's cores: tiles in flight against torch threads per tile, whole runs."""
     import bigocr
-    from bigocr.synth import write_sample
+    from bigocr.dev.synth import write_sample
 
     cores = os.cpu_count() or 1
     h, w = (1024, 768) if args.quick else (3072, 2048)
@@ -287,7 +287,7 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
     """Pack the real eval pages of ``sources`` into one white scan, shelf by shelf; truth moved along."""
     import tifffile
 
-    from bigocr.evaluate import load_truth, split_of
+    from bigocr.dev.evaluate import load_truth, split_of
     from bigocr.tiler.scan import open_scan
 
     canvas = np.full((height, width, 3), 255, np.uint8)
@@ -319,7 +319,7 @@ def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sou
 
 def bench_student(args, weights: Path, students: list[Path], tmp: Path) -> dict:
     """Teacher and students side by side: the network on one tile, then ``bigocr run`` on a real-page mosaic."""
-    from bigocr.evaluate import match
+    from bigocr.dev.evaluate import match
 
     side = 512 if args.quick else 1536
     tile = _lined_tile(side)
@@ -362,7 +362,7 @@ def bench_student(args, weights: Path, students: list[Path], tmp: Path) -> dict:
 
 def bench_scans(args, tmp: Path) -> dict:
     """``bigocr run`` with its defaults on real scans, the grid (default) beside the thirds."""
-    from bigocr.evaluate import match, split_of
+    from bigocr.dev.evaluate import match, split_of
 
     data = Path(args.data)
     h, w = (2400, 2400) if args.quick else (4000, 5000)
@@ -425,8 +425,8 @@ def _words_json(out: Path) -> tuple[list[np.ndarray], dict]:
 
 
 def bench_quality(args, weights: Path, tmp: Path) -> dict:
-    from bigocr.evaluate import match
-    from bigocr.synth import write_sample
+    from bigocr.dev.evaluate import match
+    from bigocr.dev.synth import write_sample
 
     scans = []
     h, w = (SEED_H, SEED_W) if not args.quick else (3000, 2000)
@@ -551,7 +551,7 @@ def main(argv=None) -> int:
         if "cpu" in sections:
             report["network"] = bench_network(args, weights, tmp)
         if "student" in sections:
-            from bigocr.detector.download import resolve_weights
+            from bigocr.models.registry import resolve_weights
 
             teacher = Path(resolve_weights(args.weights or "craft-doc"))
             students = [Path(resolve_weights(n)) for n in (args.student or "craft-student,craft-fast").split(",")]

@@ -69,7 +69,7 @@ class Params:
     coarse : float or None
         The headline pass: the scan is detected once more at ``coarse`` times
         ``scale``, and its tall words replace the pieces the first pass made of
-        them (:mod:`bigocr.merge.coarse`); 0: no second pass.  None: not chosen
+        them (:mod:`bigocr.words.coarse`); 0: no second pass.  None: not chosen
         yet (the pipeline makes it 0.25 for CRAFT weights, 0 for other detectors).
     align : int
         The grid's window origins are multiples of this many working pixels:

@@ -8,7 +8,8 @@ import pytest
 import tifffile
 
 import bigocr
-from bigocr.batch import detect_batch, out_names, read_list
+from bigocr.api import detect_batch
+from bigocr.engine.batch import out_names, read_list
 from bigocr.cli import main
 from bigocr.testing import FakeDetector, make_page
 

@@ -97,7 +97,7 @@ def test_the_model_is_loaded_once_per_worker(tmp_path, cluster, random_weights):
     page, _ = make_page(700, 500, words=30, seed=5)
     result = bigocr.detect(page, max_side=256, detector=random_weights, scheduler=address, device="cpu")
     assert result.tiles["count"] > 4
-    cached = client.run(lambda: len(__import__("bigocr.detector.weights", fromlist=["_CACHE"])._CACHE))
+    cached = client.run(lambda: len(__import__("bigocr.models.weights", fromlist=["_CACHE"])._CACHE))
     assert set(cached.values()) == {1}
 
 
@@ -176,7 +176,7 @@ def test_os_exit_inside_a_task_on_a_process_cluster(tmp_path, tiled_scan):
 
 def test_batch_on_a_cluster(tmp_path, cluster, tiled_scan):
     address, _ = cluster
-    from bigocr.batch import detect_batch
+    from bigocr.api import detect_batch
 
     page, _ = make_page(600, 500, words=40, seed=9)
     tifffile.imwrite(tmp_path / "two.tif", np.stack([page, page[::-1].copy()]), photometric="rgb")

@@ -6,8 +6,8 @@ import pytest
 
 import bigocr
 from bigocr.cli import main
-from bigocr.merge.boxes import Word
-from bigocr.merge.coarse import headlines, ink_height, merge_coarse
+from bigocr.document import Word
+from bigocr.words.coarse import headlines, ink_height, merge_coarse
 from bigocr.testing import FakeDetector
 from bigocr.tiler.scan import open_scan
 

@@ -12,9 +12,9 @@ import pytest
 import bigocr
 from bigocr.cli import main
 from bigocr.detector import default_weights
-from bigocr.detector import download as named
-from bigocr.evaluate import match
-from bigocr.synth import write_sample
+from bigocr.models import registry as named
+from bigocr.dev.evaluate import match
+from bigocr.dev.synth import write_sample
 
 PUBLISHED_SHA256 = "4a5efbfb48b4081100544e75e1e2b57f8de3d84f213004b14b85fd4b3748db17"
 
@@ -83,7 +83,7 @@ def test_cached_download_is_used_when_the_package_is_not_installed(tmp_path, mon
 def test_the_slim_students_are_bundled_checked_and_find_the_words_of_a_page(
         tmp_path, article, name, width, input_scale, align, extra):
     """Both students ship in the package (sha256-checked) and really detect; craft-fast is the default."""
-    from bigocr.detector.weights import read_weights
+    from bigocr.models.weights import read_weights
 
     weights, _ = read_weights(named.resolve_named(name), "craft")
     assert weights.width == width and weights.input_scale == input_scale and weights.sha256 == named.BUNDLED[name][1]
@@ -100,7 +100,7 @@ def test_the_slim_students_are_bundled_checked_and_find_the_words_of_a_page(
 
 def test_the_craft_fine_tuned_on_documents_is_bundled_checked_and_finds_the_words_of_a_page(tmp_path, article):
     """--weights craft-doc: bigocr's full-width CRAFT, float16 in the package, sha256 in words.json."""
-    from bigocr.detector.weights import read_weights
+    from bigocr.models.weights import read_weights
 
     weights, state = read_weights(named.resolve_named("craft-doc"), "craft")
     assert weights.width == 1.0 and weights.sha256 == named.BUNDLED["craft-doc"][1] and weights.name == "bigocr-craft-doc"
@@ -133,7 +133,7 @@ def test_the_trimmed_context_margin_keeps_the_words_of_a_rendered_page(article):
     import tifffile
 
     from bigocr.detector.infer import EDGE_TOL, _edge_trim, _impulse_reach, context_margin
-    from bigocr.pipeline import resolve_detector
+    from bigocr.engine.setup import resolve_detector
 
     det, _ = resolve_detector("craft-fast", device="cpu")
     reach, margin = _impulse_reach(det, 1024, 1e-3), context_margin(det)

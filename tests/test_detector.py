@@ -191,7 +191,7 @@ def test_bf16_autocast_gives_float32_maps_close_to_fp32(tmp_path):
 
 
 def test_precision_names_and_auto(tmp_path, craft_net):
-    from bigocr.detector.infer import fast_bf16, resolve_precision
+    from bigocr.models.device import fast_bf16, resolve_precision
     from bigocr.errors import ParameterError
 
     assert resolve_precision("auto", "cpu") == ("bf16" if fast_bf16("cpu") else "fp32")
@@ -207,8 +207,8 @@ def test_precision_names_and_auto(tmp_path, craft_net):
 
 def test_fuse_batch_norm_keeps_the_function():
     """Folded norms: no BatchNorm left, same maps in fp32 (CRAFT and the recognizer's CRNN)."""
-    from bigocr.detector.weights import fuse_batch_norm
-    from bigocr.recognizer.crnn import CRNN
+    from bigocr.models.weights import fuse_batch_norm
+    from bigocr.models.crnn import CRNN
 
     torch.manual_seed(1)
     for net, x in ((CRAFT(width=0.25), torch.randn(1, 3, 64, 96)), (CRNN(), torch.randn(2, 1, 64, 80))):
@@ -243,7 +243,7 @@ def test_half_input_craft_outputs_maps_at_its_inputs_resolution_and_starts_as_it
     """upconv5 starts as the identity: the half-input net's maps are the usual net's head on its upsampled feature."""
     import torch.nn.functional as F
 
-    from bigocr.train.distill import _half_input
+    from bigocr.dev.train.distill import _half_input
 
     torch.manual_seed(0)
     usual = CRAFT(0.25).eval()
@@ -266,8 +266,8 @@ def test_half_input_craft_outputs_maps_at_its_inputs_resolution_and_starts_as_it
         region, affinity = det(np.full(shape, 200, np.uint8))
         assert region.shape == affinity.shape == ((shape[0] + 1) // 2, (shape[1] + 1) // 2)
     # what the detector computes is the network on the halved tile
-    from bigocr.detector.infer import halve
-    from bigocr.detector.weights import load_network
+    from bigocr.tiler.scale import halve
+    from bigocr.models.weights import load_network
 
     tile = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     with torch.no_grad():

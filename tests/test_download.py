@@ -11,8 +11,8 @@ import torch
 
 from bigocr.cli import main
 from bigocr.detector import CRAFT
-from bigocr.detector import download as named
-from bigocr.detector.download import download
+from bigocr.models import registry as named
+from bigocr.models.registry import download
 from bigocr.errors import WeightsError
 
 

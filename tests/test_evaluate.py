@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bigocr.evaluate import Counts, evaluate_source, group_lines, match, split_of
+from bigocr.dev.evaluate import Counts, evaluate_source, group_lines, match, split_of
 
 
 def box(x0, y0, x1, y1):
@@ -62,7 +62,7 @@ def test_evaluate_source_on_a_made_up_folder(tmp_path):
 
 
 def test_end_to_end_matching_needs_the_same_text(tmp_path):
-    from bigocr.evaluate import group_lines_text
+    from bigocr.dev.evaluate import group_lines_text
 
     truth = [box(0, 0, 10, 10), box(20, 0, 30, 10)]
     found = [box(0, 0, 10, 10), box(20, 0, 30, 10)]

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bigocr.merge.boxes import Word
-from bigocr.merge.join import MAX_SKEW, join_split_words
+from bigocr.document import Word
+from bigocr.words.join import MAX_SKEW, join_split_words
 
 
 class Page:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bigocr.layout
-from bigocr.evaluate import Counts, group_lines, match
-from bigocr.layout import analyse_layout, estimate_skew
+import bigocr.words.layout
+from bigocr.dev.evaluate import Counts, group_lines, match
+from bigocr.words.layout import analyse_layout, estimate_skew
 
 VDSBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "vdsbb"
 
@@ -115,7 +115,7 @@ def test_renumbered_layout_indexes_the_sorted_words():
 
 
 def test_docstring_example_runs():
-    assert doctest.testmod(bigocr.layout).failed == 0
+    assert doctest.testmod(bigocr.words.layout).failed == 0
 
 
 @pytest.mark.skipif(not VDSBB.is_dir(), reason=f"no real scans at {VDSBB}")

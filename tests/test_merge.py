@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zarr.storage import LocalStore, WrapperStore
 
-from bigocr.cluster import run_tile
+from bigocr.engine.cluster import run_tile
 from bigocr.merge.boxes import extract_words
 from bigocr.merge.label import label_components
 from bigocr.merge.reference import reference_labels, reference_words

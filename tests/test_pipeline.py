@@ -91,7 +91,7 @@ def test_a_half_input_craft_gets_its_tiles_halved_from_the_scan_and_tiles_still_
     """Half-input layout at scale 2: tiles are read at half resolution straight from the scan (no working pixels),
     the maps keep the half-resolution contract, and tiled maps equal the untiled ones."""
     from bigocr.detector import CRAFT, save_weights
-    from bigocr.train.distill import _half_input
+    from bigocr.dev.train.distill import _half_input
 
     torch.manual_seed(0)
     path = save_weights(_half_input(CRAFT(0.25)), tmp_path / "half.safetensors", name="half").path
@@ -339,7 +339,7 @@ def test_margins_measured_by_two_processes_at_once_are_both_kept(tmp_path, monke
 def test_the_default_tiling_is_the_grid_for_craft_weights_and_the_thirds_for_callables(random_weights):
     from bigocr.config import Params
     from bigocr.detector.infer import CraftDetector, InvertBoth
-    from bigocr.pipeline import with_tiling
+    from bigocr.engine.setup import with_tiling
 
     craft = CraftDetector.from_files(random_weights, device="cpu")
     grid = with_tiling(Params(), craft)
@@ -366,3 +366,30 @@ def test_a_local_run_leaves_the_callers_torch_threads_alone():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_run_without_json_is_complete_the_second_time(tmp_path):
+    page, _ = make_page(300, 400, words=20, seed=4)
+    out = tmp_path / "out"
+    first = bigocr.detect(page, max_side=256, detector=FakeDetector(), scheduler="synchronous", out=out,
+                          formats="page")
+    again = bigocr.detect(page, max_side=256, detector=FakeDetector(), scheduler="synchronous", out=out,
+                          formats="page,txt")
+    assert not (out / "words.json").exists()
+    assert again.run["state"] == "complete" and again.run["tiles_run"] == 0
+    assert [w.to_dict() for w in again.words] == [w.to_dict() for w in first.words]
+    assert (out / "text.txt").exists()  # the format asked for now is added from the kept result
+
+
+def test_resources_on_the_local_cluster_are_said_to_be_ignored(caplog):
+    page, _ = make_page(200, 200, words=5, seed=1)
+    with caplog.at_level("WARNING", logger="bigocr"):
+        bigocr.detect(page, max_side=256, detector=FakeDetector(), resources="GPU=1", threads=1)
+    assert any("GPU=1 applies to a Dask cluster" in r.getMessage() for r in caplog.records)
+
+
+def test_verbose_goes_before_the_development_commands_too(tmp_path, capsys):
+    assert main(["-v", "train", "--help"]) == 0
+    assert main(["-v", "eval", "--data", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "unrecognized arguments" not in err

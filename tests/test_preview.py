@@ -5,7 +5,7 @@ import numpy as np
 import tifffile
 
 import bigocr
-from bigocr.preview import downscale, preview_size
+from bigocr.writers.preview import downscale, preview_size
 from bigocr.testing import FakeDetector, make_page
 
 

@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 import bigocr
 from bigocr.cli import main
-from bigocr.detector.download import resolve_named
-from bigocr.detector.weights import read_weights
+from bigocr.models.registry import resolve_named
+from bigocr.models.weights import read_weights
 from bigocr.recognizer import CRNN, ENGLISH_G2_CHARSET, CrnnRecognizer
 from bigocr.recognizer.groups import group_words
 from bigocr.recognizer.read import ctc_greedy, grown, quad_size, word_crop
@@ -129,7 +129,7 @@ def test_run_reads_the_words_and_every_output_carries_the_text(tmp_path):
     texts = [w["text"] for w in doc["words"]]
     assert sum(word in texts for word in WORDS) >= len(WORDS) - 3, texts
     assert all(0 <= w["confidence"] <= 1 for w in doc["words"])
-    from bigocr.detector.download import BUNDLED
+    from bigocr.models.registry import BUNDLED
 
     reader = doc["model"]["recognizer"]  # the default: auto, bigocr's fast model, then documents or historical
     assert [c["sha256"] for c in reader["candidates"]] == [BUNDLED[n][1] for n in ("fast", "documents", "historical")]
@@ -200,8 +200,9 @@ def test_groups_cover_every_word_once_and_hold_their_crops():
 
 def test_recognize_reads_the_words_of_a_page_file(tmp_path):
     """bigocr recognize: the boxes of a PAGE file (here one bigocr wrote with --no-text) are read."""
-    from bigocr.merge.boxes import Word
-    from bigocr.result import Result
+    from bigocr.document import Word
+    from bigocr.document import Result
+    from bigocr.words.layout import analyse_layout
     from bigocr.writers import write_outputs
 
     page, boxes = _page_of_words()
@@ -209,7 +210,7 @@ def test_recognize_reads_the_words_of_a_page_file(tmp_path):
     cv2.imwrite(str(path), page[..., ::-1])
     words = [Word(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), 1.0) for x0, y0, x1, y1 in boxes]
     result = Result(scan={"path": str(path), "width": page.shape[1], "height": page.shape[0]}, model={}, params={},
-                    tiles={}, words=words)
+                    tiles={}, words=words, layout=analyse_layout([w.box for w in words]))
     (tmp_path / "boxes").mkdir()
     write_outputs(result, tmp_path / "boxes", ("page", "alto"))
     for layout in ("page.xml", "alto.xml"):
@@ -226,7 +227,7 @@ def test_recognize_reads_the_words_of_a_page_file(tmp_path):
 
 def test_the_bundled_historical_recognizer_is_checked_and_reads_long_s():
     """bigocr's own recognizer ships in the package, sha256-checked; its charset has the historical letters."""
-    from bigocr.detector.download import BUNDLED
+    from bigocr.models.registry import BUNDLED
 
     path = resolve_named("historical")
     weights, _ = read_weights(path, "crnn")
@@ -242,8 +243,8 @@ def test_the_bundled_fast_reader_is_slim_checked_and_reads_modern_and_historical
     and real Fraktur words (eval crops of VD-SBB, exactly as written) well."""
     from pathlib import Path
 
-    from bigocr.detector.download import BUNDLED
-    from bigocr.evaluate import truth_crops
+    from bigocr.models.registry import BUNDLED
+    from bigocr.dev.evaluate import truth_crops
 
     weights, _ = read_weights(resolve_named("fast"), "crnn")
     assert weights.sha256 == BUNDLED["fast"][1] and weights.width == 0.5
@@ -271,7 +272,7 @@ def test_auto_picks_the_historical_model_for_fraktur_and_the_english_one_for_for
     """ChooseRecognizer: the candidate most confident on a sample of the words reads them (real pages)."""
     from pathlib import Path
 
-    from bigocr.evaluate import truth_crops
+    from bigocr.dev.evaluate import truth_crops
     from bigocr.recognizer.recognize import ChooseRecognizer
 
     real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"

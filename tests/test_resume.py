@@ -14,7 +14,7 @@ import tifffile
 
 import bigocr
 from bigocr.cli import main
-from bigocr.cluster import run_tile
+from bigocr.engine.cluster import run_tile
 from bigocr.merge.stitch import DONE, create_maps, done_tiles, open_maps
 from bigocr.testing import FakeDetector, ScriptedDetector, make_page
 from bigocr.tiler.plan import plan_tiles
@@ -98,7 +98,7 @@ def test_a_complete_job_changes_nothing_and_says_so(tmp_path, random_weights, ca
     assert main(argv[:-1] + ["320", "--force"]) == 0
     assert json.loads((out / "words.json").read_text())["params"]["max_side"] == 320
     # Other arithmetic gives other maps: not mixed into this job either (auto is recorded as resolved).
-    from bigocr.detector.infer import resolve_precision
+    from bigocr.models.device import resolve_precision
 
     used = resolve_precision("auto", "cpu")
     other = "fp32" if used == "bf16" else "bf16"
@@ -146,7 +146,7 @@ def test_tiles_are_idempotent_and_a_torn_flag_is_not_done(tmp_path):
 
 
 def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run():
-    from bigocr.cluster import _ctrl_c_checks
+    from bigocr.engine.cluster import _ctrl_c_checks
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh process
     unblocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])

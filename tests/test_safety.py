@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from bigocr.synth import render_page
+from bigocr.dev.synth import render_page
 from bigocr.tiler.scan import open_scan
 
 

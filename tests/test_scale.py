@@ -150,7 +150,7 @@ def test_cli_scale_option(tmp_path, capsys):
 
 @pytest.mark.parametrize("scale", [2.0, 2.25, 1.5, 0.6875, 1.0])
 def test_read_halved_is_the_halved_working_window_without_making_it(scale):
-    from bigocr.detector.infer import halve
+    from bigocr.tiler.scale import halve
     from bigocr.tiler.scale import read_halved
 
     rng = np.random.default_rng(3)

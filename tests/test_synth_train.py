@@ -10,10 +10,10 @@ import torch
 
 from bigocr.cli import main
 from bigocr.detector import CRAFT, read_weights
-from bigocr.synth import affinity_quads, degrade, render_page, truth_maps
+from bigocr.dev.synth import affinity_quads, degrade, render_page, truth_maps
 from bigocr.tiler.scan import open_scan
-from bigocr.train import TrainConfig, craft_loss, load_checkpoint, ohem_mse, save_checkpoint, train
-from bigocr.train.data import SynthCrops
+from bigocr.dev.train import TrainConfig, craft_loss, load_checkpoint, ohem_mse, save_checkpoint, train
+from bigocr.dev.train.data import SynthCrops
 
 
 def _square(x, y, s):
@@ -197,8 +197,8 @@ def test_sample_command_writes_scan_and_truth(tmp_path, capsys):
 
 
 def test_weak_supervision_splits_words_and_scores_the_split():
-    from bigocr.synth.truth import gaussian_template
-    from bigocr.train.weak import confidence_map, pseudo_characters, word_confidence, word_crop
+    from bigocr.dev.synth.truth import gaussian_template
+    from bigocr.dev.train.weak import confidence_map, pseudo_characters, word_confidence, word_crop
 
     assert word_confidence(5, 5) == 1.0 and word_confidence(8, 5) == 0.625 and word_confidence(4, 12) == 0.0
     # A straightened word crop 64 x 320 px whose region score (half size: 32 x 160) has 5 character blobs.
@@ -236,9 +236,9 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
     from pathlib import Path
 
     import bigocr
-    from bigocr.detector.weights import read_weights
-    from bigocr.train.reader import ReaderConfig, extend_head, historical_charset, train_reader
-    from bigocr.train.reader import main as main_reader
+    from bigocr.models.weights import read_weights
+    from bigocr.dev.train.reader import ReaderConfig, extend_head, historical_charset, train_reader
+    from bigocr.dev.train.reader import main as main_reader
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "vdsbb"
     real = data.parents[1] / "real" / "vdsbb"
@@ -272,8 +272,8 @@ def test_student_starts_from_the_teachers_strongest_channels():
     """slim_from keeps, layer by layer, teacher filters (rows and columns through the U-net's concatenations)."""
     import torch
 
-    from bigocr.detector.craft import CRAFT
-    from bigocr.train.distill import slim_from
+    from bigocr.models.craft import CRAFT
+    from bigocr.dev.train.distill import slim_from
 
     torch.manual_seed(0)
     teacher = CRAFT(1.0).eval()
@@ -295,8 +295,8 @@ def test_distillation_caches_teacher_maps_trains_resumes_and_exports(tmp_path):
     from pathlib import Path
 
     import bigocr
-    from bigocr.detector.weights import read_weights
-    from bigocr.train.distill import DistillConfig, distill
+    from bigocr.models.weights import read_weights
+    from bigocr.dev.train.distill import DistillConfig, distill
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "funsd"
     if not data.is_dir():
@@ -353,7 +353,7 @@ def test_reader_data_folders_and_crop_augmentation():
     import numpy as np
 
     import bigocr
-    from bigocr.train.reader import _degrade, _trim, folders
+    from bigocr.dev.train.reader import _degrade, _trim, folders
 
     assert folders("a, b:train,c:eval") == [(Path("a"), "all"), (Path("b"), "train"), (Path("c"), "eval")]
     with pytest.raises(bigocr.ParameterError, match="train, eval or all"):
@@ -376,10 +376,10 @@ def test_weak_supervision_on_a_real_page_trains_beside_synthetic_crops(tmp_path)
 
     import numpy as np
 
-    from bigocr.evaluate import truth_pages
-    from bigocr.pipeline import resolve_detector
-    from bigocr.train.data import WeakCrops, prepare_weak
-    from bigocr.train.loop import TrainConfig, train
+    from bigocr.dev.evaluate import truth_pages
+    from bigocr.engine.setup import resolve_detector
+    from bigocr.dev.train.data import WeakCrops, prepare_weak
+    from bigocr.dev.train.loop import TrainConfig, train
 
     real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "funsd"
     if not real.is_dir():
@@ -411,8 +411,8 @@ def test_weights_halved_for_shipping_load_and_give_the_same_maps(tmp_path):
     from safetensors import safe_open
 
     import bigocr
-    from bigocr.detector.craft import CRAFT
-    from bigocr.detector.weights import read_weights, save_weights, to_half
+    from bigocr.models.craft import CRAFT
+    from bigocr.models.weights import read_weights, save_weights, to_half
 
     torch.manual_seed(0)
     net = CRAFT(0.25).eval()
@@ -434,7 +434,7 @@ def test_weights_halved_for_shipping_load_and_give_the_same_maps(tmp_path):
 def test_large_letter_crops_are_whole_crops_even_on_a_tiny_page():
     """Crops with letters 2.5-5x larger: crop-sized wherever they fit, none where the page is too small."""
     from bigocr.tiler.scan import open_scan
-    from bigocr.train.distill import LARGE, _large_crops
+    from bigocr.dev.train.distill import LARGE, _large_crops
 
     page = np.full((100, 90, 3), 255, np.uint8)
     page[40:60, 10:80] = 0
@@ -449,7 +449,7 @@ def test_large_letter_crops_are_whole_crops_even_on_a_tiny_page():
 
 def test_region_truth_is_as_wide_as_the_published_crafts_own_maps():
     """Fine-tuning on truth narrower than the network's maps shrinks its blobs until words fall apart."""
-    from bigocr.pipeline import resolve_detector
+    from bigocr.engine.setup import resolve_detector
 
     detector, _ = resolve_detector("craft-mlt-25k", device="cpu")
     mean = np.array([0.485, 0.456, 0.406])[:, None, None] * 255
@@ -468,7 +468,7 @@ def _with_dead_units(net, width):
     filters (and batch norms), outgoing LSTM and linear columns zeroed, so they change nothing."""
     import torch
 
-    from bigocr.recognizer.crnn import CRNN
+    from bigocr.models.crnn import CRNN
 
     small = CRNN(net.num_classes, width=width).state_dict()
     g = torch.Generator().manual_seed(1)
@@ -512,9 +512,9 @@ def test_a_pruned_reader_keeps_the_units_that_matter_and_a_slim_one_loads_back(t
     the same pruned; a slim reader saves and loads at its width."""
     import torch
 
-    from bigocr.detector.weights import load_network, read_weights, save_weights
-    from bigocr.recognizer.crnn import CRNN
-    from bigocr.train.reader import prune
+    from bigocr.models.weights import load_network, read_weights, save_weights
+    from bigocr.models.crnn import CRNN
+    from bigocr.dev.train.reader import prune
 
     torch.manual_seed(0)
     net = CRNN(11)
@@ -543,11 +543,11 @@ def test_a_pruned_reader_keeps_the_units_that_matter_and_a_slim_one_loads_back(t
 def test_distillation_targets_are_the_teachers_reading_in_the_students_charset():
     """Teachers maps a teacher's classes onto another charset: decoded there, the targets say what the
     teacher reads."""
-    from bigocr.detector.download import resolve_named
-    from bigocr.detector.weights import load_network, read_weights
+    from bigocr.models.registry import resolve_named
+    from bigocr.models.weights import load_network, read_weights
     from bigocr.recognizer.read import ctc_greedy, to_batch
     from bigocr.recognizer.recognize import read_images
-    from bigocr.train.reader import Teachers
+    from bigocr.dev.train.reader import Teachers
 
     image = np.full((64, 260), 255, np.uint8)
     cv2.putText(image, "Invoice 42", (6, 46), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)

@@ -11,8 +11,9 @@ from shapely.geometry import Polygon
 import bigocr
 from bigocr.cli import main
 from bigocr.errors import ParameterError
-from bigocr.merge.boxes import Word
-from bigocr.result import Result
+from bigocr.document import Word
+from bigocr.document import Result
+from bigocr.words.layout import analyse_layout
 from bigocr.testing import FakeDetector, make_page
 from bigocr.writers import FORMATS, parse_formats, render, write_outputs
 
@@ -38,7 +39,8 @@ def _rotated(cx, cy, w, h, degrees):
 def _result(words, width=1000, height=800, dpi=(300.0, 300.0)):
     return Result(scan={"path": "/archive/scan 1&2.tif", "width": width, "height": height, "page": 0, "pages": 1,
                         "dpi": None if dpi is None else list(dpi)},
-                  model={"name": "test", "sha256": None}, params={}, tiles={"count": 1}, words=words)
+                  model={"name": "test", "sha256": None}, params={}, tiles={"count": 1}, words=words,
+                  layout=analyse_layout([w.box for w in words]))
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bigocr.detector.craft import CRAFT, RefineNet
+from bigocr.models.craft import CRAFT, RefineNet
 from bigocr.detector.infer import CraftDetector, InvertBoth, preprocess
-from bigocr.detector.weights import Weights, read_weights, save_weights
+from bigocr.models.weights import Weights, read_weights, save_weights
 
 __all__ = ["CRAFT", "RefineNet", "CraftDetector", "InvertBoth", "preprocess", "Weights", "read_weights",
            "save_weights", "default_weights"]
@@ -22,6 +22,6 @@ def default_weights(refiner: bool = False) -> Path:
         The file is missing or fails its check (for the published CRAFT: the
         weights package is not installed and nothing is cached).
     """
-    from bigocr.detector.download import DEFAULT_DETECTOR, REFINER_DETECTOR, resolve_named
+    from bigocr.models.registry import DEFAULT_DETECTOR, REFINER_DETECTOR, resolve_named
 
     return resolve_named(REFINER_DETECTOR if refiner else DEFAULT_DETECTOR)

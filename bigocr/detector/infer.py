@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bigocr.detector.weights import Weights, load_network, read_weights
+from bigocr.models.device import fast_bf16, resolve_device, resolve_precision  # noqa: F401 (re-exported)
+from bigocr.models.weights import Weights, load_network, read_weights
+from bigocr.tiler.scale import halve  # noqa: F401 (re-exported)
 from bigocr.errors import ParameterError
 
 __all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "halve", "resolve_device", "check_maps", "context_margin",
@@ -34,21 +36,6 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
 def map_shape(tile_shape: tuple[int, ...]) -> tuple[int, int]:
     """Map shape ``(ceil(h/2), ceil(w/2))`` of a tile of shape ``(h, w, ...)``."""
     return ((tile_shape[0] + 1) // 2, (tile_shape[1] + 1) // 2)
-
-
-def halve(tile: np.ndarray) -> np.ndarray:
-    """A uint8 ``(h, w, c)`` image at half resolution: each pixel the rounded mean of a 2 x 2 block.
-
-    Odd sizes repeat their last row or column, so the result has
-    :func:`map_shape` and pixel ``(i, j)`` covers ``(2i, 2j)`` to ``(2i + 1, 2j + 1)``,
-    as a map pixel does.  What a half-input CRAFT sees, in the pipeline and in training.
-    """
-    h, w = tile.shape[:2]
-    if h % 2 or w % 2:
-        tile = np.pad(tile, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (tile.ndim - 2), mode="edge")
-    t = tile.astype(np.uint16)
-    s = t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2]
-    return ((s + 2) // 4).astype(np.uint8)
 
 
 def preprocess(tile: np.ndarray) -> torch.Tensor:
@@ -67,47 +54,6 @@ def preprocess(tile: np.ndarray) -> torch.Tensor:
     padded -= MEAN
     padded /= STD
     return torch.from_numpy(padded.transpose(2, 0, 1)).unsqueeze(0)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is present, else ``"cpu"``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError(f"--device {device}: no CUDA GPU is visible to PyTorch here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    return device
-
-
-def fast_bf16(device: str) -> bool:
-    """Whether bfloat16 autocast is fast on ``device``.
-
-    True on CUDA GPUs with bf16 support and on CPUs whose vector units
-    compute in bf16, where oneDNN runs bf16 convolutions in hardware: AMX
-    tiles (Intel Sapphire Rapids and later; full CRAFT on a 1536 px tile
-    measured 2.37x faster than float32) and AVX512-BF16 (AMD Zen 4 and later,
-    Intel Cooper Lake; measured 2.25x).  Elsewhere bf16 is emulated and
-    slower than float32.
-    """
-    if device.startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        try:
-            if getattr(torch.cpu, probe)():
-                return True
-        except AttributeError:  # a torch without the probe: assume no such unit
-            continue
-    return False
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """``"auto"`` becomes ``"bf16"`` where :func:`fast_bf16`, else ``"fp32"``."""
-    if precision == "auto":
-        return "bf16" if fast_bf16(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ParameterError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
-    return precision
 
 
 def check_maps(tile: np.ndarray, maps, halved: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -21,61 +21,18 @@ holds its first pixel, read with a halo wide enough for the component.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from bigocr.document import Word
 from bigocr.memory import release_memory
 from bigocr.merge.label import Components, binarize, block_grid
 
-__all__ = ["Word", "extract_words", "box_rule", "polygon_rule", "point_list", "MIN_AREA", "MAP_SCALE"]
+__all__ = ["extract_words", "box_rule", "polygon_rule", "MIN_AREA", "MAP_SCALE"]
 
 MIN_AREA = 10
 MAP_SCALE = 2
-
-
-def point_list(points) -> list[list[float]]:
-    """Points ``(k, 2)`` as ``[[x, y], ...]`` rounded to 0.01 px, for JSON."""
-    return [[round(float(x), 2), round(float(y), 2)] for x, y in points]
-
-
-@dataclass(frozen=True)
-class Word:
-    """One detected word.
-
-    Attributes
-    ----------
-    box : ndarray, shape (4, 2), float32
-        Corners ``(x, y)`` in scan pixels, clockwise from the top-left corner
-        (the corner with the smallest ``x + y``).
-    score : float
-        Largest region score of the word's component.
-    polygon : ndarray, shape (k, 2), float32, or None
-        CRAFT's 14-point polygon in scan pixels, with ``poly=True`` and where
-        the reference would make one.
-    text : str
-        The transcription (empty when the words were not read).
-    confidence : float or None
-        The recognizer's confidence in ``text``, in [0, 1]; None when not read.
-    """
-
-    box: np.ndarray
-    score: float
-    polygon: np.ndarray | None = None
-    text: str = ""
-    confidence: float | None = None
-
-    def to_dict(self) -> dict:
-        doc = {
-            "box": point_list(self.box),
-            "score": round(float(self.score), 4),
-            "polygon": None if self.polygon is None else point_list(self.polygon),
-            "text": self.text,
-        }
-        if self.confidence is not None:
-            doc["confidence"] = round(float(self.confidence), 4)
-        return doc
 
 
 def niter_of(area: int, w: int, h: int) -> int:

@@ -16,7 +16,8 @@ import math
 import cv2
 import numpy as np
 
-from bigocr.merge.boxes import MAP_SCALE, MIN_AREA, Word, polygon_rule
+from bigocr.document import Word
+from bigocr.merge.boxes import MAP_SCALE, MIN_AREA, polygon_rule
 
 __all__ = ["reference_words", "reference_labels"]
 

@@ -4,7 +4,7 @@
 (numpy/OpenCV); ``recognize.py`` the callable the pipeline runs on Dask workers.
 """
 
-from bigocr.recognizer.crnn import CRNN, ENGLISH_G2_CHARSET
+from bigocr.models.crnn import CRNN, ENGLISH_G2_CHARSET
 from bigocr.recognizer.recognize import CrnnRecognizer, resolve_recognizer
 
 __all__ = ["CRNN", "ENGLISH_G2_CHARSET", "CrnnRecognizer", "resolve_recognizer"]

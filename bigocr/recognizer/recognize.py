@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bigocr.detector.weights import Weights, load_network, read_weights
-from bigocr.recognizer.crnn import IMAGE_HEIGHT
+from bigocr.models.weights import Weights, load_network, read_weights
+from bigocr.models.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
 __all__ = ["CrnnRecognizer", "ChooseRecognizer", "CascadeRecognizer", "read_images", "resolve_recognizer", "BATCH",
@@ -36,7 +36,7 @@ SAMPLE_BATCH = 8
 
 @dataclass(frozen=True)
 class CrnnRecognizer:
-    """A CRNN + CTC recognizer (:class:`bigocr.recognizer.crnn.CRNN`).
+    """A CRNN + CTC recognizer (:class:`bigocr.models.crnn.CRNN`).
 
     Pickles as the weights' identity; each process loads the network once and
     reuses it (as :class:`bigocr.detector.infer.CraftDetector`).
@@ -53,7 +53,7 @@ class CrnnRecognizer:
         ``precision="auto"`` is bfloat16 autocast where it is fast (as for the
         detector: :func:`bigocr.detector.infer.fast_bf16`), float32 elsewhere.
         """
-        from bigocr.detector.infer import resolve_device, resolve_precision
+        from bigocr.models.device import resolve_device, resolve_precision
 
         info, _ = read_weights(weights, "crnn")
         device = resolve_device(device)
@@ -224,7 +224,7 @@ def resolve_recognizer(recognizer=None, device: str = "cpu", precision: str = "a
     modern print, ``historical`` for print of 1500-1850), the more confident
     of the two on a sample of them.
     """
-    from bigocr.detector.download import DEFAULT_RECOGNIZER, resolve_named, resolve_weights
+    from bigocr.models.registry import DEFAULT_RECOGNIZER, resolve_named, resolve_weights
 
     if recognizer is None:
         recognizer = DEFAULT_RECOGNIZER

@@ -31,7 +31,7 @@ import numpy as np
 
 from bigocr.errors import ParameterError
 
-__all__ = ["ScaledScan", "scaled", "axis_taps", "resample", "read_halved", "scaled_length", "check_scale", "parse_scale", "MIN_SCALE",
+__all__ = ["ScaledScan", "scaled", "axis_taps", "resample", "read_halved", "scaled_length", "check_scale", "parse_scale", "MIN_SCALE", "halve",
            "MAX_SCALE"]
 
 #: Accepted scale factors.
@@ -153,7 +153,7 @@ def resample(read, window: tuple[int, int, int, int], shape: tuple[int, int],
 def _halved_taps(start: int, stop: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray, int, int]:
     """:func:`axis_taps` of working pixels ``start:stop`` taken two by two: each pair's mean as one set of taps.
 
-    An odd last pixel is paired with itself (as :func:`bigocr.detector.infer.halve` repeats it).
+    An odd last pixel is paired with itself (as :func:`halve` repeats it).
     """
     first, weights, lo, hi = axis_taps(start, stop, n, m)
     count = (stop - start + 1) // 2
@@ -171,13 +171,12 @@ def _halved_taps(start: int, stop: int, n: int, m: int) -> tuple[np.ndarray, np.
 def read_halved(scan, window: tuple[int, int, int, int]) -> np.ndarray:
     """Working pixels ``window = (y0, y1, x0, x1)`` of ``scan`` (a Scan or a ScaledScan) at half resolution.
 
-    The same image as :func:`bigocr.detector.infer.halve` of ``scan.read(*window)`` (to a gray level of
+    The same image as :func:`halve` of ``scan.read(*window)`` (to a gray level of
     rounding) for even ``y0`` and ``x0``, but a ScaledScan computes it from the scan pixels in one resampling:
     an enlarged scan's working pixels are never made (a 100 dpi form at x2 costs a quarter).
     """
     y0, y1, x0, x1 = window
     if not isinstance(scan, ScaledScan):
-        from bigocr.detector.infer import halve
 
         return halve(scan.read(y0, y1, x0, x1))
     if y0 % 2 or x0 % 2:
@@ -267,3 +266,18 @@ class ScaledScan:
 def scaled(scan, scale: float):
     """``scan`` seen at ``scale``: the scan itself at 1, else a :class:`ScaledScan`."""
     return scan if scale == 1 else ScaledScan(scan, scale)
+
+
+def halve(tile: np.ndarray) -> np.ndarray:
+    """A uint8 ``(h, w, c)`` image at half resolution: each pixel the rounded mean of a 2 x 2 block.
+
+    Odd sizes repeat their last row or column, so the result has
+    :func:`map_shape` and pixel ``(i, j)`` covers ``(2i, 2j)`` to ``(2i + 1, 2j + 1)``,
+    as a map pixel does.  What a half-input CRAFT sees, in the pipeline and in training.
+    """
+    h, w = tile.shape[:2]
+    if h % 2 or w % 2:
+        tile = np.pad(tile, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (tile.ndim - 2), mode="edge")
+    t = tile.astype(np.uint16)
+    s = t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2]
+    return ((s + 2) // 4).astype(np.uint8)

@@ -279,6 +279,22 @@ class Scan:
         twin._tiff = dataclasses.replace(self._tiff, cache=store)
         return twin
 
+    @property
+    def segment_bytes(self) -> int:
+        """Decoded bytes of one of the file's strips or tiles (0 for a decoded scan)."""
+        return self._tiff.segment_bytes if self._tiff is not None else 0
+
+    def fingerprint(self) -> dict:
+        """What tells a changed scan: size and modification time of a file, a hash of an array's samples."""
+        if self.path is not None:
+            st = os.stat(self.path)
+            return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        import hashlib
+
+        array = np.ascontiguousarray(self._array)
+        return {"blake2b": hashlib.blake2b(memoryview(array).cast("B"), digest_size=16).hexdigest(),
+                "dtype": str(array.dtype), "shape": list(array.shape)}
+
     def info(self) -> dict:
         """``{"path", "width", "height", "page", "pages", "dpi"}`` for reports and outputs."""
         return {"path": self.path, "width": self.width, "height": self.height, "page": self.page,

@@ -1,6 +1,6 @@
 """Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON and plain text.
 
-Every writer takes a finished :class:`bigocr.result.Result` (words in reading
+Every writer takes a finished :class:`bigocr.document.Result` (words in reading
 order, with their lines and blocks) and returns the file's bytes; XML and HTML
 are built with lxml.  :func:`write_outputs` writes the chosen formats into an
 output folder, each file atomically (a reader never sees half a file).

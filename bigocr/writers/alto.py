@@ -32,7 +32,7 @@ def _position(el, points, width: int, height: int) -> None:
 
 def alto_tree(result) -> etree._ElementTree:
     """The ALTO document of ``result`` as an lxml tree."""
-    from bigocr import __version__
+    from bigocr.version import __version__
 
     width, height = int(result.scan["width"]), int(result.scan["height"])
     alto = root(ALTO_NS, "alto", SCHEMA_LOCATION)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from bigocr.merge.boxes import point_list
+from bigocr.document import point_list
 
 __all__ = ["geojson_dict", "geojson_bytes", "PIXEL_CONVENTION"]
 

@@ -32,7 +32,7 @@ def _bbox(points, width: int, height: int) -> str:
 
 def hocr_tree(result) -> etree._ElementTree:
     """The hOCR document of ``result`` as an lxml tree."""
-    from bigocr import __version__
+    from bigocr.version import __version__
 
     width, height = int(result.scan["width"]), int(result.scan["height"])
     name = Path(result.scan.get("path") or "array").name

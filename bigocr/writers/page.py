@@ -37,7 +37,7 @@ def _coords(parent, points, width: int, height: int, conf: float | None = None):
 
 def page_tree(result) -> etree._ElementTree:
     """The PAGE document of ``result`` as an lxml tree."""
-    from bigocr import __version__
+    from bigocr.version import __version__
 
     width, height = int(result.scan["width"]), int(result.scan["height"])
     pcgts = root(PAGE_NS, "PcGts", SCHEMA_LOCATION)

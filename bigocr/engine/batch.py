@@ -1,0 +1,188 @@
+"""Many scans in one run: ``bigocr batch`` and :func:`bigocr.detect_batch`.
+
+Every page of every scan is a job with its own output folder under OUTDIR.
+Jobs run a few at a time on one Dask client (so one scan's labelling overlaps
+another's tiles), each exactly as ``bigocr run`` would: complete ones are
+skipped, interrupted ones resumed.  A scan that cannot be read, or whose run
+fails, is reported and skipped; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bigocr.engine.job import open_job
+from bigocr.engine.runner import open_runner, progress_bar
+from bigocr.engine.setup import Setup
+from bigocr.engine.stages import execute
+from bigocr.errors import BigOCRError, ParameterError
+from bigocr.outdir import OutDir
+from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, count_pages
+from bigocr.writers import parse_formats
+
+__all__ = ["BatchItem", "run_batch", "read_list", "out_names", "format_table", "IN_FLIGHT"]
+
+log = logging.getLogger("bigocr")
+
+#: Scans in flight at once by default.
+IN_FLIGHT = 2
+
+#: Name of the batch's own record in OUTDIR.
+SUMMARY = "batch.json"
+
+
+@dataclass
+class BatchItem:
+    """How one page of one scan went.
+
+    ``state`` is ``done``, ``resumed``, ``complete`` (finished before: skipped)
+    or ``failed`` (``error`` says why).  ``page`` is 1-based.
+    """
+
+    scan: str
+    page: int
+    out: str
+    state: str = "pending"
+    words: int | None = None
+    tiles_run: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+def read_list(path) -> list[str]:
+    """Scan paths from a list file: one per line; blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ParameterError(f"--list {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ParameterError(f"--list {path}: not a text file of paths") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def out_names(sources: list[str]) -> list[str]:
+    """One folder name per scan: its stem, plus a short hash of its path where stems collide."""
+    stems = [Path(s).stem or "scan" for s in sources]
+    counts = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    return [stem if counts[stem] == 1 else f"{stem}-{hashlib.sha1(str(Path(src).resolve()).encode()).hexdigest()[:8]}"
+            for stem, src in zip(stems, sources)]
+
+
+def format_table(items: list[BatchItem]) -> str:
+    """The summary table printed at the end of a batch."""
+    rows = [("scan", "page", "state", "words", "tiles run", "seconds", "output / error")]
+    for it in items:
+        rows.append((it.scan, str(it.page), it.state, "" if it.words is None else str(it.words),
+                     "" if it.tiles_run is None else str(it.tiles_run),
+                     "" if it.seconds is None else f"{it.seconds:.1f}", it.error or it.out))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+    counts = {}
+    for it in items:
+        counts[it.state] = counts.get(it.state, 0) + 1
+    lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no scans")
+    return "\n".join(lines)
+
+
+def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, threads: int | None = None,
+              force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+              formats=("json",), preview: bool = False, heatmap: bool = False, in_flight: int = IN_FLIGHT,
+              on_failure=None, wait: bool = False) -> list[BatchItem]:
+    """Run every page of every one of ``sources`` with ``setup``, one job (one OUT) each; see
+    :func:`bigocr.detect_batch`."""
+    if not sources:
+        raise ParameterError("no scans given: pass SCAN... or --list FILE")
+    if not isinstance(in_flight, int) or isinstance(in_flight, bool) or in_flight < 1:
+        raise ParameterError(f"in_flight must be a positive integer, got {in_flight!r}")
+    formats = parse_formats(formats)
+    root = OutDir(out_dir)
+    root.check()
+    root.mkdir()
+    params, model, run_device, reader = setup.params, setup.model, setup.run_device, setup.reader
+
+    def report_failure(item):
+        if on_failure is not None:
+            on_failure(item)
+        else:
+            log.warning("failed: %s", item.error if item.page == 1 else f"page {item.page}: {item.error}")
+
+    # Pages first (TIFF headers only; nothing is decoded here).
+    items, pages = [], []
+    base = str(root.user_path).rstrip("/")
+    for source, name in zip(sources, out_names(sources)):
+        try:
+            count = count_pages(source, max_pixels=max_pixels)
+        except BigOCRError as exc:
+            items.append(BatchItem(source, 1, f"{base}/{name}", state="failed", error=str(exc)))
+            report_failure(items[-1])
+            continue
+        for page in range(count):
+            sub = name if count == 1 else f"{name}/page-{page + 1:04d}"
+            items.append(BatchItem(source, page + 1, f"{base}/{sub}"))
+            pages.append((items[-1], page))
+
+    lock = threading.Lock()
+    with open_runner(setup.detector, scheduler, threads, setup.resources, reader) as runner, \
+            progress_bar(len(pages), progress, unit="scan") as scans_bar, \
+            progress_bar(0, progress, unit="tile", position=1) as tiles_bar, \
+            progress_bar(None, progress and reader is not None, unit="word", position=2) as words_bar:
+
+        def on_tile(report):
+            with lock:
+                tiles_bar.update()
+
+        def on_read(count):
+            with lock:
+                words_bar.update(count)
+
+        def run_one(entry):
+            item, page = entry
+            t0 = time.perf_counter()
+            try:
+                with contextlib.ExitStack() as hold:
+                    job = open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
+                                    force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
+                                    heatmap=heatmap, read=reader is not None, hold=hold, wait=wait)
+                    with lock:
+                        tiles_bar.total += len(job.plan.tiles)
+                        tiles_bar.refresh()
+                    result = execute(job, runner, on_tile, on_read)
+                item.state = result.run["state"]
+                item.words = len(result.words)
+                item.tiles_run = result.run["tiles_run"]
+            except BigOCRError as exc:
+                item.state, item.error = "failed", str(exc)
+            except Exception as exc:  # a bug or a cluster failure: this scan fails, the batch goes on
+                log.debug("scan %s failed", item.scan, exc_info=True)
+                item.state, item.error = "failed", f"{type(exc).__name__}: {exc}"
+            item.seconds = time.perf_counter() - t0
+            if item.state == "failed":
+                with lock:
+                    report_failure(item)
+            with lock:
+                scans_bar.update()
+
+        pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bigocr-scan")
+        try:
+            list(pool.map(run_one, pages))
+        except BaseException:  # Ctrl-C: start nothing more; closing the cluster stops the scans in flight
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+    try:
+        root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode(), record=False)
+    except (OSError, BigOCRError) as exc:
+        print(f"bigocr: warning: {root}: cannot write {SUMMARY}: {exc}", file=sys.stderr)
+    return items
