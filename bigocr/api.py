@@ -24,7 +24,7 @@ from bigocr.engine.job import TEXT_PARTS, Job, claim_out, load_complete, open_jo
 from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup, prepare
 from bigocr.engine.stages import execute, laid_out, read_words
-from bigocr.errors import OutputError, ParameterError
+from bigocr.errors import OutputError, ParameterError, SchedulerLost
 from bigocr.outdir import OutDir, is_url
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, open_scan
 from bigocr.writers import parse_formats
@@ -202,6 +202,15 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
 
 
 def _detect_job(job: Job, setup: Setup, scheduler, threads, progress: bool) -> Result:
+    try:
+        return _run_job(job, setup, scheduler, threads, progress)
+    except SchedulerLost as exc:
+        raise SchedulerLost(f"{job.scan.name}: not finished: {exc}; what was done is kept in {job.out}: run the same "
+                            "command again to resume" if job.out is not None else
+                            f"{job.scan.name}: not finished: {exc}") from None
+
+
+def _run_job(job: Job, setup: Setup, scheduler, threads, progress: bool) -> Result:
     with open_runner(setup.detector, scheduler, threads, setup.resources, setup.reader) as runner, \
             progress_bar(len(job.plan.tiles), progress) as bar:
         words_bar = None

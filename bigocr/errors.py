@@ -13,6 +13,7 @@ __all__ = [
     "WeightsError",
     "OutputError",
     "ClusterError",
+    "SchedulerLost",
 ]
 
 
@@ -50,3 +51,7 @@ class ClusterError(BigOCRError):
     """The Dask cluster cannot run the job: no workers, none with the resources, workers dying."""
 
     exit_code = 4
+
+
+class SchedulerLost(ClusterError):
+    """The Dask scheduler went away mid-run: what was done is kept, and the same command resumes it."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["FakeDetector", "PooledFakeDetector", "ScriptedDetector", "make_page"]
+__all__ = ["FakeDetector", "PooledFakeDetector", "ScriptedDetector", "ScriptedReader", "make_page"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,34 @@ class ScriptedDetector(FakeDetector):
         if self.delay:
             time.sleep(self.delay)
         return super().__call__(tile)
+
+
+@dataclass(frozen=True)
+class ScriptedReader:
+    """A stand-in recognizer for tests of the reading stage's plumbing (grouping, resume, faults), never of
+    reading: each word image becomes ``"w<width>x<height>:<ink>"``, a pure function of its pixels.
+
+    Attributes
+    ----------
+    delay : float
+        Seconds to sleep per call (a group of words).
+    calls : str, optional
+        A folder; every call leaves one empty file there (counted across processes).
+    """
+
+    delay: float = 0.0
+    calls: str | None = None
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": "scripted-reader"}
+
+    def __call__(self, images) -> list[tuple[str, float]]:
+        if self.calls is not None:
+            open(os.path.join(self.calls, uuid.uuid4().hex), "wb").close()
+        if self.delay:
+            time.sleep(self.delay)
+        return [(f"w{im.shape[1]}x{im.shape[0]}:{int((np.asarray(im) < 128).sum())}", 1.0) for im in images]
 
 
 def make_page(height: int, width: int, *, words: int = 200, seed: int = 0, letter: tuple[int, int] = (14, 9),

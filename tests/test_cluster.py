@@ -1,10 +1,7 @@
 """Real clusters: `dask scheduler` and `dask worker` processes on loopback, workers that die."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -15,46 +12,14 @@ import tifffile
 import bigocr
 from bigocr.merge.stitch import done_tiles, open_maps
 from bigocr.testing import FakeDetector, ScriptedDetector, make_page
+from clusters import start_cluster as _start_cluster
+from clusters import stop as _stop
 
 pytestmark = pytest.mark.slow
 
 
 def _words(result):
     return [w.to_dict() for w in result.words]
-
-
-def _start_cluster(tmp_path, workers):
-    """A scheduler and ``workers`` (a list of extra-argument lists) as separate processes."""
-    sched_file = tmp_path / "scheduler.json"
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(sched_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
-    for extra in workers:
-        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file", str(sched_file),
-                                       "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1", *extra],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
-    deadline = time.time() + 60
-    while not sched_file.exists():
-        assert time.time() < deadline, "dask scheduler did not start"
-        time.sleep(0.2)
-    address = json.loads(sched_file.read_text())["address"]
-    from distributed import Client
-
-    client = Client(address, timeout="30s")
-    client.wait_for_workers(len(workers), timeout=60)
-    return address, client, procs
-
-
-def _stop(client, procs):
-    client.close()
-    for p in procs[::-1]:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bigocr.version import __version__
-from bigocr.errors import BigOCRError, OutputError
+from bigocr.errors import BigOCRError, ClusterError, OutputError
 from bigocr.options import coarse_arg, formats_arg, pixel_count, positive_int, scale_arg, threshold_arg
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 
@@ -286,8 +286,18 @@ def _cmd_batch(args) -> int:
         text=args.text, recognizer=args.recognizer, wait=args.wait,
     )
     failed = [it for it in items if it.state == "failed"]
+    unfinished = [it for it in items if it.state == "unfinished"]
     if not args.quiet:
         print(format_table(items))
+        if getattr(items, "cluster", None):
+            print(items.cluster)
+    for it in unfinished:
+        page = f" page {it.page}" if it.page > 1 else ""
+        print(f"bigocr: error: {it.scan}{page}: {it.error}", file=sys.stderr)
+    if unfinished:
+        print(f"bigocr: error: {len(unfinished)} of {len(items)} scans not finished: the Dask scheduler was lost; "
+              "run the same command again to resume them", file=sys.stderr)
+        return ClusterError.exit_code
     if failed:  # each was said as it happened
         print(f"bigocr: error: {len(failed)} of {len(items)} scans failed", file=sys.stderr)
     return EXIT_BATCH_FAILED if failed else 0
@@ -439,8 +449,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # A failed tile reaches the user as the one-line error; the in-process workers' own
         # "Compute Failed ... Traceback" records must not (-v shows them), nor the event loop's.
-        for name in ("distributed", "tornado", "asyncio"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        for name in ["distributed", "tornado", "asyncio", *logging.root.manager.loggerDict]:
+            if name.split(".")[0] in ("distributed", "tornado", "asyncio"):  # dask's config sets some children
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         _quiet_interrupts()
     if not args.verbose:  # tifffile logs what it finds odd in a header; our one-line error says it
         logging.getLogger("tifffile").setLevel(logging.CRITICAL)

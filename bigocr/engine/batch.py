@@ -24,12 +24,12 @@ from bigocr.engine.job import open_job
 from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup
 from bigocr.engine.stages import execute
-from bigocr.errors import BigOCRError, ParameterError
+from bigocr.errors import BigOCRError, ParameterError, SchedulerLost
 from bigocr.outdir import OutDir
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, count_pages
 from bigocr.writers import parse_formats
 
-__all__ = ["BatchItem", "run_batch", "read_list", "out_names", "format_table", "IN_FLIGHT"]
+__all__ = ["BatchItem", "BatchItems", "run_batch", "read_list", "out_names", "format_table", "IN_FLIGHT"]
 
 log = logging.getLogger("bigocr")
 
@@ -44,8 +44,9 @@ SUMMARY = "batch.json"
 class BatchItem:
     """How one page of one scan went.
 
-    ``state`` is ``done``, ``resumed``, ``complete`` (finished before: skipped)
-    or ``failed`` (``error`` says why).  ``page`` is 1-based.
+    ``state`` is ``done``, ``resumed``, ``complete`` (finished before: skipped),
+    ``failed`` (``error`` says why, naming the scan) or ``unfinished`` (the Dask
+    scheduler went away: a rerun resumes it).  ``page`` is 1-based.
     """
 
     scan: str
@@ -56,6 +57,20 @@ class BatchItem:
     tiles_run: int | None = None
     seconds: float | None = None
     error: str | None = None
+
+
+def _naming(scan: str, message: str) -> str:
+    """``message``, with the scan's name in front unless it says it already."""
+    return message if scan in message else f"{scan}: {message}"
+
+
+class BatchItems(list):
+    """The batch's items, and on a cluster :attr:`cluster`: one line on the workers lost and the tasks sent
+    again during the batch (None on the local cluster)."""
+
+    def __init__(self, items=(), cluster: str | None = None):
+        super().__init__(items)
+        self.cluster = cluster
 
 
 def read_list(path) -> list[str]:
@@ -149,11 +164,14 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
         def run_one(entry):
             item, page = entry
             t0 = time.perf_counter()
+            if runner.watch.lost_scheduler:  # nothing more can run: said at the end, resumed by a rerun
+                item.state, item.error = "unfinished", "not finished: the Dask scheduler was lost"
+                return
             try:
                 with contextlib.ExitStack() as hold:
                     job = open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
-                                    force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
-                                    heatmap=heatmap, read=reader is not None, hold=hold, wait=wait)
+                                   force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
+                                   heatmap=heatmap, read=reader is not None, hold=hold, wait=wait)
                     with lock:
                         tiles_bar.total += len(job.plan.tiles)
                         tiles_bar.refresh()
@@ -161,16 +179,20 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
                 item.state = result.run["state"]
                 item.words = len(result.words)
                 item.tiles_run = result.run["tiles_run"]
+            except SchedulerLost:
+                item.state, item.error = "unfinished", "not finished: the Dask scheduler was lost"
             except BigOCRError as exc:
-                item.state, item.error = "failed", str(exc)
+                item.state, item.error = "failed", _naming(item.scan, str(exc))
             except Exception as exc:  # a bug or a cluster failure: this scan fails, the batch goes on
                 log.debug("scan %s failed", item.scan, exc_info=True)
-                item.state, item.error = "failed", f"{type(exc).__name__}: {exc}"
+                item.state, item.error = "failed", _naming(item.scan, f"{type(exc).__name__}: {exc}")
             item.seconds = time.perf_counter() - t0
-            if item.state == "failed":
-                with lock:
-                    report_failure(item)
             with lock:
+                if item.state == "failed":
+                    report_failure(item)
+                elif item.state != "unfinished" and progress:
+                    scans_bar.write(f"{item.scan}{f' page {item.page}' if item.page > 1 else ''}: {item.state}, "
+                                    f"{item.words} words, {item.seconds:.1f} s", file=sys.stderr)
                 scans_bar.update()
 
         pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bigocr-scan")
@@ -180,6 +202,8 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+        if runner.client is not None and not runner.local:
+            items = BatchItems(items, runner.watch.report())
 
     try:
         root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode(), record=False)

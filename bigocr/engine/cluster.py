@@ -27,7 +27,7 @@ from bigocr.memory import release_memory
 from bigocr.merge.stitch import mark_done, open_maps, write_tile
 
 __all__ = ["DetectorPlugin", "connect", "install_detector", "run_tile", "tile_task", "read_task", "run_tiles",
-           "check_resources"]
+           "check_resources", "ClusterWatch", "scheduler_gone", "TASK_RETRIES", "RESUBMITS"]
 
 log = logging.getLogger("bigocr")
 
@@ -259,27 +259,128 @@ def _total_threads(client) -> int:
     return sum(int(w.get("nthreads", 1)) for w in _workers(client).values()) or 1
 
 
-def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, window: int | None = None) -> list[dict]:
-    """Run ``submit(tile) -> future`` over ``tiles`` with a bounded number in flight.
+#: Times a task that raised is run again by Dask (``retries=``) before its scan fails.
+TASK_RETRIES = 2
+#: Times a task whose inputs were lost with a worker (a scattered scan) is sent again before its scan fails.
+RESUBMITS = 4
+
+
+class ClusterWatch:
+    """What a run saw of its cluster: the workers it met and lost, the tasks it sent again.
+
+    Shared by every :func:`run_tiles` of a runner (tiles, headline pass, reading, every scan of a batch).
+    """
+
+    def __init__(self, client=None):
+        self.client = client
+        self.seen: set[str] = set()
+        self.resubmitted = 0
+        self.lost_scheduler = False
+        self._lock = threading.Lock()
+        self.look()
+
+    def look(self) -> None:
+        """Note the workers there now."""
+        if self.client is None or self.lost_scheduler:
+            return
+        with contextlib.suppress(Exception):
+            workers = set(_workers(self.client))
+            with self._lock:
+                self.seen |= workers
+
+    def lost_workers(self) -> list[str]:
+        if self.client is None or self.lost_scheduler:
+            return sorted(self.seen) if self.lost_scheduler else []
+        try:
+            now = set(_workers(self.client))
+        except Exception:
+            return []
+        return sorted(self.seen - now)
+
+    def sent_again(self) -> None:
+        with self._lock:
+            self.resubmitted += 1
+
+    def report(self) -> str:
+        """One line for the end of a batch."""
+        address = getattr(getattr(self.client, "scheduler", None), "address", "the cluster")
+        if self.lost_scheduler:
+            return f"cluster {address}: the scheduler was lost; {self.resubmitted} task(s) sent again before"
+        lost = self.lost_workers()
+        return (f"cluster {address}: {len(self.seen)} worker(s) seen, {len(lost)} lost; "
+                f"{self.resubmitted} task(s) sent again after a worker died")
+
+
+#: Seconds a connection error may take to show as a lost scheduler (the client notices within a heartbeat).
+SETTLE = 10.0
+
+
+def scheduler_gone(client, exc: BaseException | None = None, settle: float = 0.0) -> bool:
+    """Whether the client has lost its scheduler (futures then end cancelled, ``scheduler-connection-lost``).
+
+    With ``settle``, a connection error (``exc``) waits up to that many seconds for the client to say so:
+    the same error comes from a worker that died, after which the client stays connected.
+    """
+    if exc is not None and "scheduler-connection-lost" in str(exc):
+        return True
+
+    def gone():
+        return getattr(client, "status", "running") not in ("running", "newly-created")
+
+    if gone():
+        return True
+    if settle and exc is not None and (isinstance(exc, OSError) or type(exc).__name__ == "CommClosedError"):
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if gone():
+                return True
+    return False
+
+
+def _is_cancelled(exc: BaseException) -> bool:
+    from concurrent.futures import CancelledError
+
+    return isinstance(exc, CancelledError) or type(exc).__name__ in ("FutureCancelledError", "FuturesCancelledError")
+
+
+def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, window: int | None = None,
+              watch: ClusterWatch | None = None) -> list[dict]:
+    """Run ``submit(tile, attempt) -> future`` over ``tiles`` with a bounded number in flight.
 
     Only ``window`` tasks (default: twice the cluster's threads, at least 8)
     exist at a time and each is released once its report is in, so the
     scheduler's and workers' memory does not grow with the number of tiles.
     Every :data:`WATCH_INTERVAL` seconds without progress, checks that the
     cluster can still run them (a worker with the resources is left).
+
+    Faults: a task whose worker dies is run again by Dask itself; one whose
+    inputs died with a worker (Dask cancels it: "lost dependencies") is sent
+    again here, with ``attempt`` counting up, up to :data:`RESUBMITS` times;
+    ``submit`` then ships its inputs anew.  A scheduler that goes away raises
+    :class:`~bigocr.errors.SchedulerLost`; a task that kills its worker again
+    and again, :class:`~bigocr.errors.ClusterError`.
     """
     from distributed import wait
 
+    from bigocr.errors import SchedulerLost
+
+    watch = watch or ClusterWatch()
     window = window or max(8, 2 * _total_threads(client))
     todo = iter(tiles)
-    pending = set()
+    pending: dict = {}  # future -> (tile, attempt)
 
     def top_up():
         while len(pending) < window:
             tile = next(todo, None)
             if tile is None:
                 return
-            pending.add(submit(tile))
+            pending[submit(tile, 0)] = (tile, 0)
+
+    def lost(exc=None):
+        watch.lost_scheduler = True
+        raise SchedulerLost(f"the Dask scheduler at {getattr(client.scheduler, 'address', '?')} was lost "
+                            f"({'connection closed' if exc is None else type(exc).__name__})") from None
 
     reports = []
     with _ctrl_c_checks() as check_interrupt:
@@ -287,14 +388,21 @@ def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, win
             top_up()
             while pending:
                 try:
-                    state = wait(list(pending), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED")
+                    done = wait(list(pending), timeout=WATCH_INTERVAL, return_when="FIRST_COMPLETED").done
                 except TimeoutError:
                     check_interrupt()
+                    if scheduler_gone(client):
+                        lost()
+                    watch.look()
                     check_resources(client, resources, wait=0.0)
                     continue
+                except Exception as exc:  # wait() raises when a future was cancelled
+                    if not _is_cancelled(exc) or scheduler_gone(client, exc):
+                        lost(exc)
+                    done = [f for f in pending if f.done()]  # the cancelled ones are handled one by one below
                 check_interrupt()
-                for future in state.done:
-                    pending.discard(future)
+                for future in done:
+                    tile, attempt = pending.pop(future)
                     try:
                         report = future.result()
                     except BigOCRError:
@@ -303,13 +411,25 @@ def run_tiles(client, submit, tiles, on_done, resources: dict | None = None, win
                         if type(exc).__name__ == "KilledWorker":
                             raise ClusterError(f"a task killed its worker again and again ({exc}); "
                                                "it may need more memory than a worker has") from None
+                        if _is_cancelled(exc) or getattr(future, "status", "") in ("lost", "cancelled"):
+                            if scheduler_gone(client, exc):
+                                lost(exc)
+                            if attempt >= RESUBMITS:
+                                raise ClusterError(f"a task's inputs were lost with a worker {attempt + 1} times "
+                                                   f"({exc}); the workers keep dying") from None
+                            watch.look()
+                            watch.sent_again()
+                            log.info("task %s lost its inputs with a worker: sent again", future.key)
+                            pending[submit(tile, attempt + 1)] = (tile, attempt + 1)
+                            continue
                         raise
                     future.release()
                     reports.append(report)
                     on_done(report)
                 top_up()
         except BaseException:
-            client.cancel(list(pending))
+            with contextlib.suppress(Exception):
+                client.cancel(list(pending))
             raise
     return reports
 
