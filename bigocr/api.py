@@ -27,6 +27,7 @@ from bigocr.engine.stages import execute, laid_out, read_words
 from bigocr.errors import OutputError, ParameterError, SchedulerLost
 from bigocr.outdir import OutDir, is_url
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, open_scan
+from bigocr.words.lines import line_shapes
 from bigocr.writers import parse_formats
 
 __all__ = ["detect", "recognize", "detect_batch", "default_out", "out_location"]
@@ -285,6 +286,7 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
 def _recognize_boxes(scan, given, origin, reader, info, target, formats, scheduler, threads, precision, device,
                      progress) -> Result:
     words, layout = laid_out([Word(quad, score) for quad, score in given])
+    layout = line_shapes(scan, words, layout)
     t0 = time.perf_counter()
     with open_runner(None, scheduler, threads, None, reader) as runner, \
             progress_bar(len(words), progress, unit="word") as bar:

@@ -8,7 +8,7 @@ takes its types from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,10 +71,18 @@ class Line:
     box : ndarray, shape (4, 2), float64
         The line's rectangle ``(x, y)`` in scan pixels, clockwise from the
         top-left corner, rotated by the page skew.
+    baseline : ndarray, shape (k, 2), float64, or None
+        The polyline ``(x, y)`` the letters stand on (descenders below it), left
+        to right, in scan pixels (:mod:`bigocr.words.lines`); None where not made.
+    boundary : ndarray, shape (m, 2), float64, or None
+        The polygon around the line's words (their boxes and the gaps between
+        them), clockwise from the top-left, in scan pixels; None where not made.
     """
 
     words: tuple[int, ...]
     box: np.ndarray
+    baseline: np.ndarray | None = None
+    boundary: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ class Layout:
         """
         order = self.reading_order()
         position = {old: new for new, old in enumerate(order)}
-        blocks = tuple(Block(tuple(Line(tuple(position[i] for i in line.words), line.box) for line in block.lines),
+        blocks = tuple(Block(tuple(replace(line, words=tuple(position[i] for i in line.words)) for line in block.lines),
                              block.box) for block in self.blocks)
         return order, Layout(blocks, self.skew)
 
@@ -208,7 +216,7 @@ class Result:
     def _blocks(self):
         for block in self.layout.blocks:
             yield {"box": point_list(block.box),
-                   "lines": [{"box": point_list(line.box), "words": list(line.words)} for line in block.lines]}
+                   "lines": [_line_doc(line) for line in block.lines]}
 
     @classmethod
     def from_dict(cls, doc: dict, out=None) -> "Result":
@@ -219,7 +227,10 @@ class Result:
         words = [Word(points(w["box"]), float(w["score"]), None if w.get("polygon") is None else points(w["polygon"]),
                       w.get("text", ""), w.get("confidence")) for w in doc["words"]]
         blocks = tuple(
-            Block(tuple(Line(tuple(line["words"]), np.asarray(line["box"], np.float64)) for line in block["lines"]),
+            Block(tuple(Line(tuple(line["words"]), np.asarray(line["box"], np.float64),
+                             None if line.get("baseline") is None else np.asarray(line["baseline"], np.float64),
+                             None if line.get("boundary") is None else np.asarray(line["boundary"], np.float64))
+                        for line in block["lines"]),
                   np.asarray(block["box"], np.float64))
             for block in doc.get("blocks", []))
         return cls(scan=doc["scan"], model=doc["model"], params=doc["params"], tiles=doc["tiles"], words=words,
@@ -229,3 +240,12 @@ class Result:
         return (f"Result(scan={self.scan.get('path')!r}, {self.scan.get('width')}x{self.scan.get('height')}, "
                 f"words={len(self.words)}, tiles={self.tiles.get('count')})")
 
+
+def _line_doc(line: Line) -> dict:
+    """A line in ``words.json``: its box and words, and its baseline and boundary where made."""
+    doc = {"box": point_list(line.box), "words": list(line.words)}
+    if line.baseline is not None:
+        doc["baseline"] = point_list(line.baseline)
+    if line.boundary is not None:
+        doc["boundary"] = point_list(line.boundary)
+    return doc

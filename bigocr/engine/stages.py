@@ -5,7 +5,8 @@
   pass and the headline pass alike;
 - :func:`refine`: the headline pass's tall words in place of their pieces,
   then lines and blocks (:mod:`bigocr.words.layout`), words cut at
-  punctuation joined again (:mod:`bigocr.words.join`);
+  punctuation joined again (:mod:`bigocr.words.join`), each line's baseline
+  and boundary (:mod:`bigocr.words.lines`);
 - :func:`read_words`: the words read, group by group, resumable;
 - :func:`execute`: a :class:`~bigocr.engine.job.Job` through all of them,
   its outputs written.
@@ -37,6 +38,7 @@ from bigocr.tiler.scale import MIN_SCALE, scaled
 from bigocr.words.coarse import MIN_HEIGHT, headlines, merge_coarse
 from bigocr.words.join import join_split_words
 from bigocr.words.layout import analyse_layout
+from bigocr.words.lines import line_shapes
 
 __all__ = ["detect_pass", "headline_words", "refine", "laid_out", "read_words", "execute", "LABEL_BLOCK"]
 
@@ -167,6 +169,7 @@ def refine(scan, words: list, coarse: list | None, params: Params) -> tuple[list
     if joined:  # words cut at a dot, a comma, a colon: one word again, and the lines made anew
         words, layout = laid_out(words)
         log.info("%d pairs of words cut at a punctuation mark joined", joined)
+    layout = line_shapes(scan, words, layout)
     log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
              len(layout.blocks), layout.skew)
     return words, layout, {"coarse": t1 - t0, "layout": time.perf_counter() - t1}

@@ -27,9 +27,10 @@ import numpy as np
 
 from bigocr.words.layout import connected
 from bigocr.document import Word
+from bigocr.tiler.bands import BandReader
 from bigocr.words.coarse import word_bounds
 
-__all__ = ["join_split_words", "MAX_GAP", "MAX_BLANK", "MAX_SKEW", "MARK_HEIGHT", "MARK_MIN", "SYMMETRY"]
+__all__ = ["join_split_words", "ink", "MAX_GAP", "MAX_BLANK", "MAX_SKEW", "MARK_HEIGHT", "MARK_MIN", "SYMMETRY"]
 
 #: Widest gap between two words that may be joined, as a share of their height.
 MAX_GAP = 0.6
@@ -41,9 +42,15 @@ SYMMETRY = 1.4
 MAX_SKEW = 2.0
 
 
-def _ink(gray: np.ndarray) -> np.ndarray:
-    """Dark pixels of a window (Otsu's threshold, at least a little darker than the paper)."""
+def ink(gray: np.ndarray) -> np.ndarray:
+    """Dark pixels of a window (Otsu's threshold, at least a little darker than the paper).
+
+    A two-valued window (a bilevel scan) has Otsu's threshold at its darker value, which nothing lies
+    below: there the threshold is midway between the two.
+    """
     level, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if level <= float(gray.min()):
+        level = (float(gray.min()) + float(gray.max())) / 2 + 0.5
     level = min(level, float(np.percentile(gray, 90)) - 24)
     return gray < level
 
@@ -98,27 +105,6 @@ def _blanks(ink: np.ndarray, a1: int, b0: int, height: float) -> list[int] | Non
     return blanks
 
 
-class _Band:
-    """Reads of a scan's windows served from bands of whole rows, each decoded once.
-
-    A tiled or striped scan decodes whole tiles for any window in them, and the
-    lines of a page ask for many narrow windows in the same tiles.
-    """
-
-    #: Bytes of one band at most (its height is at least one window's).
-    BYTES = 48 * 2**20
-
-    def __init__(self, scan):
-        self.scan, self.top, self.pixels = scan, 0, None
-        self.rows = max(1, min(1024, self.BYTES // (3 * scan.width)))
-
-    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        if self.pixels is None or y0 < self.top or y1 > self.top + len(self.pixels):
-            self.top = y0
-            self.pixels = self.scan.read(y0, min(self.scan.height, max(y1, y0 + self.rows)), 0, self.scan.width)
-        return self.pixels[y0 - self.top:y1 - self.top, x0:x1]
-
-
 def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: float = 0.0) -> tuple[list[Word], int]:
     """``words`` with neighbours cut at a punctuation mark joined; the number of joins.
 
@@ -143,7 +129,7 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
         return list(words), 0
     boxes = word_bounds(words)
     joined = []  # pairs of words to be one
-    band = _Band(scan)
+    band = BandReader(scan)
     for line in sorted(lines, key=lambda line: boxes[line, 1].min()):  # top to bottom: each band read once
         pairs = []
         for a, b in zip(line[:-1], line[1:]):
@@ -162,14 +148,14 @@ def join_split_words(scan, words: list[Word], lines: list[list[int]], skew: floa
             continue
         pixels = band.read(y0, y1, x0, x1)
         gray = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 else pixels
-        ink = _ink(gray)
+        dark = ink(gray)
         for a, b, height in pairs:
             ax0, ay0, ax1, ay1 = boxes[a]
             bx0, by0, bx1, by1 = boxes[b]
             rows = slice(int(max(ay0, by0)) - y0, int(np.ceil(min(ay1, by1))) - y0)
             cols = slice(max(0, int(ax0) - x0), int(np.ceil(bx1)) - x0)
             left = x0 + cols.start  # the pair's window, in scan columns
-            if _marks_bridge(ink[rows, cols], int(ax1) - left, int(bx0) - left, height):
+            if _marks_bridge(dark[rows, cols], int(ax1) - left, int(bx0) - left, height):
                 joined.append((a, b))
     if not joined:
         return list(words), 0

@@ -115,6 +115,30 @@ def model_settings(result) -> str:
     return " ".join(parts)
 
 
+def line_outline(line) -> np.ndarray:
+    """A line's polygon: its boundary where made, else its rectangle."""
+    return line.box if line.boundary is None else line.boundary
+
+
+def region_outline(block) -> np.ndarray:
+    """A block's polygon: its rectangle, grown to hold its lines' boundaries (the convex hull of both)."""
+    boundaries = [line.boundary for line in block.lines if line.boundary is not None]
+    if not boundaries:
+        return block.box
+    import cv2
+
+    points = np.concatenate([np.asarray(block.box, np.float64), *boundaries]).astype(np.float32)
+    return cv2.convexHull(points)[:, 0, :].astype(np.float64)
+
+
+def baseline_points(line, width: int, height: int) -> np.ndarray | None:
+    """A line's baseline as whole pixels inside the scan (at least two points), or None."""
+    if line.baseline is None:
+        return None
+    pts = int_points(line.baseline, width, height)
+    return pts if len(pts) >= 2 else None
+
+
 def word_confidence(word) -> float:
     """What a format's word confidence holds: the recognizer's where the word was read, else the detection score."""
     return unit(word.score if word.confidence is None else word.confidence)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, word_confidence, word_outline
+from bigocr.writers._geometry import (baseline_points, extent, model_settings, numbered, outline, root, sub,
+                                     word_confidence, word_outline)
 
 __all__ = ["alto_tree", "alto_bytes", "ALTO_NS"]
 
@@ -57,6 +58,12 @@ def alto_tree(result) -> etree._ElementTree:
         for n_line, line, words in lines:
             line_el = _el(block_el, "TextLine", ID=f"line_{n_line}")
             _position(line_el, line.box, width, height)
+            baseline = baseline_points(line, width, height)
+            if baseline is not None:  # ALTO 4.2+: the baseline as a polyline
+                line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in baseline))
+            if line.boundary is not None:
+                points = outline(line.boundary, width, height)
+                _el(_el(line_el, "Shape"), "Polygon", POINTS=" ".join(f"{x},{y}" for x, y in points))
             for n_word, word in words:
                 string = _el(line_el, "String", ID=f"word_{n_word}")
                 _position(string, word.box, width, height)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import extent, model_settings, numbered, outline, root, sub, word_confidence, word_outline
+from bigocr.writers._geometry import (baseline_points, extent, model_settings, numbered, outline, root, sub,
+                                     word_confidence, word_outline)
 
 __all__ = ["hocr_tree", "hocr_bytes"]
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf ocrp_poly"
+CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf ocrp_poly ocrp_baseline"
 
 
 def _el(parent, tag: str, **attrs):
@@ -57,7 +58,15 @@ def hocr_tree(result) -> etree._ElementTree:
         area = _el(page, "div", class_="ocr_carea", id=f"block_{b}", title=bbox)
         par = _el(area, "p", class_="ocr_par", id=f"par_{b}", title=bbox)
         for n_line, line, words in lines:
-            line_el = _el(par, "span", class_="ocr_line", id=f"line_{n_line}", title=_bbox(line.box, width, height))
+            title = _bbox(line.box, width, height)
+            baseline = baseline_points(line, width, height)
+            if baseline is not None:  # hOCR: slope, and offset from the box's bottom-left corner
+                x, y, w, h = extent(line.box, width, height)
+                (bx0, by0), (bx1, by1) = baseline[0], baseline[-1]
+                slope = (by1 - by0) / (bx1 - bx0) if bx1 != bx0 else 0.0
+                offset = by0 + slope * (x - bx0) - (y + h)
+                title += f"; baseline {slope:.4f} {offset:.0f}"
+            line_el = _el(par, "span", class_="ocr_line", id=f"line_{n_line}", title=title)
             for k, (n_word, word) in enumerate(words):
                 props = [_bbox(word.box, width, height), f"x_wconf {round(100 * word_confidence(word))}"]
                 shape = word_outline(word)

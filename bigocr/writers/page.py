@@ -1,7 +1,9 @@
 """PAGE XML 2019-07-15 (PRImA), valid against ``pagecontent.xsd``.
 
 ``Page > TextRegion > TextLine > Word``, each with ``Coords`` in whole scan
-pixels; the detection score is the word's ``Coords/@conf``.  Read words carry
+pixels (a line's are its boundary polygon, and its ``Baseline`` the polyline
+its letters stand on: what eScriptorium and kraken read); the detection score
+is the word's ``Coords/@conf``.  Read words carry
 ``TextEquiv/Unicode`` with the recognizer's ``@conf``; lines and regions carry
 their words' text (one space between words, a newline between lines).  The reading order
 is an ``OrderedGroup`` of the regions; the page skew is each region's
@@ -15,7 +17,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from bigocr.writers._geometry import line_text, model_settings, numbered, outline, root, sub, unit, word_confidence, word_outline
+from bigocr.writers._geometry import (baseline_points, line_outline, line_text, model_settings, numbered, outline,
+                                     region_outline, root, sub, unit, word_confidence, word_outline)
 
 __all__ = ["page_tree", "page_bytes", "PAGE_NS"]
 
@@ -63,10 +66,13 @@ def page_tree(result) -> etree._ElementTree:
     reading = any(word.confidence is not None for word in result.words)  # the words were read
     for b, block, lines in numbered(result):
         region = _el(page, "TextRegion", id=f"block_{b}", orientation=orientation, type="paragraph")
-        _coords(region, block.box, width, height)
+        _coords(region, region_outline(block), width, height)
         for n_line, line, words in lines:
             line_el = _el(region, "TextLine", id=f"line_{n_line}")
-            _coords(line_el, line.box, width, height)
+            _coords(line_el, line_outline(line), width, height)
+            baseline = baseline_points(line, width, height)
+            if baseline is not None:
+                _el(line_el, "Baseline", points=" ".join(f"{x},{y}" for x, y in baseline))
             for n_word, word in words:
                 word_el = _el(line_el, "Word", id=f"word_{n_word}")
                 shape = word_outline(word)
