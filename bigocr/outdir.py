@@ -304,6 +304,10 @@ class OutDir:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
+                if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):  # a read-only OUT: nobody writes there
+                    log.info("%s: read-only, not locked (%s)", self, _reason(exc))
+                    yield self
+                    return
                 raise OutputError(f"{self}: cannot write: {_reason(exc)}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

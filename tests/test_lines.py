@@ -125,3 +125,44 @@ def test_alto_page_hocr_and_json_carry_the_lines(printed):
     assert all(len(line["baseline"]) >= 2 and len(line["boundary"]) >= 3 for line in lines)
     again = bigocr.Result.from_dict(doc)
     assert np.allclose(again.layout.lines[0].baseline, result.layout.lines[0].baseline, atol=0.01)
+
+
+KRAKEN_READ = """
+import json, sys
+from kraken.lib.xml import XMLPage
+lines = XMLPage(sys.argv[1]).get_sorted_lines()
+print(json.dumps([{"baseline": [list(p) for p in l.baseline], "boundary": len(l.boundary), "text": l.text}
+                  for l in lines]))
+"""
+
+
+def _kraken_python():
+    """kraken lives in a venv of its own (`.venv-kraken`, made by .ci/run, or $BIGOCR_KRAKEN_PYTHON): it pins
+    older scipy, shapely and click than bigocr's, which must not change the environment the tests run in."""
+    import os
+    from pathlib import Path
+
+    found = os.environ.get("BIGOCR_KRAKEN_PYTHON") or str(Path(__file__).resolve().parents[1] / ".venv-kraken"
+                                                          / "bin" / "python")
+    if not Path(found).exists():
+        pytest.skip("kraken's venv is not here (.ci/run makes .venv-kraken)")
+    return found
+
+
+def test_krakens_own_reader_reads_the_lines(printed):
+    """kraken.lib.xml (kraken 7 from PyPI, its own parser) reads bigocr's PAGE and ALTO into lines with
+    baselines, boundaries and the text of their words."""
+    import subprocess
+
+    python = _kraken_python()
+    result, _, _, out = printed
+    texts = sorted(" ".join(result.words[i].text for i in line.words) for line in result.layout.lines)
+    for name in ("page.xml", "alto.xml"):
+        run = subprocess.run([python, "-c", KRAKEN_READ, str(out / name)], capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        lines = json.loads(run.stdout)
+        assert len(lines) == len(ROWS), name
+        for line in lines:
+            assert len(line["baseline"]) >= 2 and line["boundary"] >= 3, name
+        assert sorted(line["text"] for line in lines) == texts, name

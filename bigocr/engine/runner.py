@@ -87,6 +87,8 @@ class Runner:
             if scheduler_gone(client, exc, settle=SETTLE):
                 self.watch.lost_scheduler = True
                 raise SchedulerLost(f"the Dask scheduler was lost ({type(exc).__name__})") from None
+            if self.local:  # this process's own threads: the error as it is (a bug, or the caller's callable)
+                raise
             raise ClusterError(f"{scan.name}: a {kind} task failed {TASK_RETRIES + 1} times: "
                                f"{type(exc).__name__}: {exc}") from None
 

@@ -64,7 +64,9 @@ def alto_tree(result) -> etree._ElementTree:
             if line.boundary is not None:
                 points = outline(line.boundary, width, height)
                 _el(_el(line_el, "Shape"), "Polygon", POINTS=" ".join(f"{x},{y}" for x, y in points))
-            for n_word, word in words:
+            for k, (n_word, word) in enumerate(words):
+                if k:  # the space between two words, as readers that join a line's Strings expect
+                    _el(line_el, "SP")
                 string = _el(line_el, "String", ID=f"word_{n_word}")
                 _position(string, word.box, width, height)
                 string.set("CONTENT", word.text)
