@@ -195,7 +195,8 @@ class OutDir:
                 write_bytes_atomic(target, data)
                 return str(target)
             target = self.path(name)
-            tmp = self.path(f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+            folder, base = posixpath.split(name)
+            tmp = self.path(posixpath.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.tmp"))
             try:
                 self.fs.pipe_file(tmp, data)
                 self.fs.mv(tmp, target)
@@ -303,12 +304,17 @@ class OutDir:
         while True:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the run we waited for made OUT, wrote nothing and removed it again
+                self.mkdir()
+                continue
             except OSError as exc:
-                if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):  # a read-only OUT: nobody writes there
+                read_only = exc.errno == errno.EROFS or (exc.errno in (errno.EACCES, errno.EPERM)
+                                                         and not os.access(self.local, os.W_OK))
+                if read_only:  # nobody can write there: no lock to take
                     log.info("%s: read-only, not locked (%s)", self, _reason(exc))
                     yield self
                     return
-                raise OutputError(f"{self}: cannot write: {_reason(exc)}") from None
+                raise OutputError(f"{self}: cannot lock {LOCK}: {_reason(exc)}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

@@ -167,3 +167,16 @@ def test_a_decoded_scan_goes_to_the_cluster_once_not_with_every_task(tmp_path):
         warnings.simplefilter("error")  # the warning would fail the run
         result = bigocr.detect(tmp_path / "page.png", max_side=1024, detector=FakeDetector(), threads=2)
     assert result.tiles["count"] > 2 and len(result.words) > 100
+
+
+def test_a_cluster_left_without_workers_is_said_at_once():
+    """The watch during a run checks with wait=0: that must not wait for ever (distributed reads 0 as none)."""
+    from distributed import Client, LocalCluster
+
+    from bigocr.engine.cluster import check_resources
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address="127.0.0.1:0") as lc, Client(lc) as client:
+        t0 = time.time()
+        with pytest.raises(bigocr.ClusterError, match="has no workers"):
+            check_resources(client, None, wait=0.0)
+        assert time.time() - t0 < 5

@@ -166,3 +166,13 @@ def test_krakens_own_reader_reads_the_lines(printed):
         for line in lines:
             assert len(line["baseline"]) >= 2 and line["boundary"] >= 3, name
         assert sorted(line["text"] for line in lines) == texts, name
+
+
+def test_words_of_no_area_still_get_a_boundary():
+    from shapely.geometry import Polygon
+
+    point = np.array([[60, 300], [60, 300], [60, 300], [60, 300]], np.float64)  # an ALTO String with no size
+    flat = np.array([[10, 5], [40, 5], [40, 5], [10, 5]], np.float64)
+    for quads in ([point], [flat], [point, flat]):
+        outline = line_boundary(quads, (400, 400))
+        assert len(outline) >= 3 and Polygon(outline).is_valid

@@ -220,6 +220,8 @@ def check_resources(client, resources: dict | None, wait: float = 10.0) -> None:
     address = getattr(client.scheduler, "address", "the scheduler")
     if not _workers(client):
         try:
+            if wait <= 0:  # distributed reads a zero timeout as none at all
+                raise TimeoutError
             client.wait_for_workers(1, timeout=wait)
         except (TimeoutError, OSError):
             raise ClusterError(f"the Dask cluster at {address} has no workers (waited {wait:g} s); "

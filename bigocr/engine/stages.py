@@ -65,7 +65,10 @@ def read_words(out: OutDir | None, runner: Runner, scan, words: list, on_read) -
     readings: list = [None] * len(words)
 
     info = getattr(runner.recognizer, "model_info", None) or {"name": repr(runner.recognizer)}
-    reader_tag = hashlib.blake2b(json.dumps(info, sort_keys=True, default=str).encode(), digest_size=4).hexdigest()
+    fingerprint = getattr(scan, "fingerprint", None)
+    source = {"scan": scan.info(), "source": fingerprint() if fingerprint is not None else None}
+    reader_tag = hashlib.blake2b(json.dumps([info, source], sort_keys=True, default=str).encode(),
+                                 digest_size=4).hexdigest()  # the readings of this scan by this recognizer
 
     def part(group) -> str:
         return f"{TEXT_PARTS}/{group.index:05d}-{group.key}-{reader_tag}.json"

@@ -74,7 +74,10 @@ class BigocrRecognize(Processor):
         params = Params(int(p["max_side"]), scale=scale, coarse=float(p["coarse"]))
         self._hold = contextlib.ExitStack()
         if mode == "recognize":
+            from bigocr.recognizer import resolve_recognizer
+
             self._setup = None
+            self._reader = resolve_recognizer(None if p["recognizer"] == "auto" else p["recognizer"], p["device"])[0]
             return
         self._setup = prepare(params, detector=p["weights"], device=p["device"], scheduler="synchronous",
                               text=mode == "detect", recognizer=None if p["recognizer"] == "auto" else p["recognizer"])
@@ -90,10 +93,14 @@ class BigocrRecognize(Processor):
         """Open a page image with bigocr's reader first: a missing or damaged image is a one-line error for its
         page (:class:`~bigocr.errors.ScanError`), and the scan is opened once."""
         found = input_files[0]
+        path = None
         if found is not None and found.local_filename and str(found.mimetype).startswith("image/"):
             path = self._path(found.local_filename)
             self._scans[path] = open_scan(path)
-        super().process_page_file(*input_files)
+        try:
+            super().process_page_file(*input_files)
+        finally:
+            self._scans.pop(path, None)
 
     def process_workspace_handle_page_task(self, page_id, input_files, task):
         """A page that fails on bigocr's account (its image, its segmentation) is said in one line, no
@@ -148,8 +155,7 @@ class BigocrRecognize(Processor):
             with open(boxes, "w", encoding="utf-8") as fh:
                 fh.write(to_xml(pcgts))
             p = self.parameter
-            return recognize(path, boxes, recognizer=None if p["recognizer"] == "auto" else p["recognizer"],
-                             scheduler="synchronous", device=p["device"])
+            return recognize(path, boxes, recognizer=self._reader, scheduler="synchronous", device=p["device"])
 
 
 class _NoTraceback(logging.Filter):

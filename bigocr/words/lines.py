@@ -93,6 +93,10 @@ def line_boundary(quads: list[np.ndarray], shape_hw: tuple[int, int] | None = No
     shape = unary_union([p if p.is_valid else p.buffer(0) for p in parts])
     if isinstance(shape, MultiPolygon) or shape.is_empty:
         shape = shape.convex_hull
+    if shape.is_empty or shape.geom_type != "Polygon":  # words of no area (a box given as a point or a line)
+        x0, y0 = np.min([q.min(axis=0) for q in quads], axis=0)
+        x1, y1 = np.max([q.max(axis=0) for q in quads], axis=0)
+        shape = Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]).buffer(0.5, join_style=2)
     shape = shape.buffer(PAD, join_style=2)  # the words stay inside once every point is rounded to a pixel
     points = np.asarray(shape.simplify(0.5).exterior.coords, np.float64)[:-1]
     if shape_hw is not None:
