@@ -152,10 +152,6 @@ class OutDir:
 
     def check(self) -> None:
         """Refuse an OUT that is a file (or anything but a folder)."""
-        if self.local is not None:
-            if self.local.exists() and not self.local.is_dir():
-                raise OutputError(f"{self}: exists and is not a folder; choose another -o")
-            return
         if self.fs.exists(self.root) and not self.fs.isdir(self.root):
             raise OutputError(f"{self}: exists and is not a folder; choose another -o")
 
@@ -231,7 +227,7 @@ class OutDir:
         for name in folders:
             if name not in doc["folders"]:
                 doc["folders"].append(name)
-        self.write_bytes(RECORD, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode(), record=False)
+        self._write_record(doc)
 
     def forget(self, names) -> None:
         """Take ``names`` (removed) out of the record."""
@@ -239,11 +235,17 @@ class OutDir:
         names = set(names)
         doc["files"] = {k: v for k, v in doc["files"].items() if k not in names}
         doc["folders"] = [k for k in doc["folders"] if k not in names]
+        self._write_record(doc)
+
+    def _write_record(self, doc: dict) -> None:
         self.write_bytes(RECORD, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode(), record=False)
 
-    def ours(self, name: str) -> bool:
-        """True if ``name`` in OUT is what bigocr wrote: a recorded folder, or a file whose bytes are as recorded."""
-        doc = self._read_record()
+    def ours(self, name: str, doc: dict | None = None) -> bool:
+        """True if ``name`` in OUT is what bigocr wrote: a recorded folder, or a file whose bytes are as recorded.
+
+        ``doc``: the record, when the caller has read it already.
+        """
+        doc = self._read_record() if doc is None else doc
         if name in doc["folders"]:
             return True
         digests = doc["files"].get(name)
@@ -258,7 +260,8 @@ class OutDir:
 
     def foreign(self, names) -> list[str]:
         """Those of ``names`` present in OUT that bigocr did not write (or that were changed since)."""
-        return [name for name in names if self.exists(name) and not self.ours(name)]
+        doc = self._read_record()  # once for all the names
+        return [name for name in names if self.exists(name) and not self.ours(name, doc)]
 
     # -- the inputs -----------------------------------------------------------------------------------------
 

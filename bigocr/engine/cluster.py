@@ -291,8 +291,8 @@ class ClusterWatch:
                 self.seen |= workers
 
     def lost_workers(self) -> list[str]:
-        if self.client is None or self.lost_scheduler:
-            return sorted(self.seen) if self.lost_scheduler else []
+        if self.client is None or self.lost_scheduler:  # (report() says a lost scheduler on its own)
+            return []
         try:
             now = set(_workers(self.client))
         except Exception:

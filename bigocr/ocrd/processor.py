@@ -136,8 +136,8 @@ class BigocrRecognize(Processor):
                                preview=False, heatmap=False, read=setup.reader is not None, hold=hold,
                                scan=self._scans.pop(path, None))
                 result = execute(job, self._runner)
-        words = sum(1 for _ in result.words)
-        self.logger.info("page %s: %d words in %d lines (%s)", page_id, words, len(result.layout.lines), image)
+        self.logger.info("page %s: %d words in %d lines (%s)", page_id, len(result.words), len(result.layout.lines),
+                         image)
         out = _as_page(render(result, "page"))
         out_page = out.get_Page()
         out_page.set_imageFilename(image)  # as the METS has it, relative to the workspace

@@ -685,6 +685,11 @@ _MESSAGES_LOCK = threading.Lock()
 _OPENCV_LOG = re.compile(r"^\[ ?(?:WARN|ERROR|INFO)[^\]]*\]\s*(?:global\s+)?(?:\S+\.cpp:\d+\s+)?(?:\w+\s+)?")
 
 
+def _decoders(line: str) -> bool:
+    """Whether a line on stderr is libjpeg's, libpng's or OpenCV's word on a decode."""
+    return line.startswith(_DAMAGE) or line.startswith("libpng") or "JPEG" in line or bool(_OPENCV_LOG.match(line))
+
+
 def _clean(line: str) -> str:
     return line.strip().rstrip(".")
 
@@ -709,11 +714,8 @@ def decoder_messages():
             os.close(saved)
             sink.seek(0)
             lines = sink.read().decode(errors="replace").splitlines()
-            ours = [_OPENCV_LOG.sub("", line) for line in lines if line.startswith(_DAMAGE)
-                    or line.startswith("libpng") or "JPEG" in line or _OPENCV_LOG.match(line)]
-            said.extend(ours)
-            others = [line for line in lines if not (line.startswith(_DAMAGE) or line.startswith("libpng")
-                                                     or "JPEG" in line or _OPENCV_LOG.match(line))]
+            said.extend(_OPENCV_LOG.sub("", line) for line in lines if _decoders(line))
+            others = [line for line in lines if not _decoders(line)]
             if others:
                 sys.stderr.write("\n".join(others) + "\n")
 
