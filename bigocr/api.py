@@ -53,13 +53,14 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
            page: int = 0, formats=("json",), preview: bool = False, heatmap: bool = False,
            resources=None, tiling: str | None = None, margin: int | None = None, precision: str = "auto",
            scale: float | str | None = None, coarse: float | None = None, text: bool = False,
-           recognizer=None, wait: bool = False) -> Result:
+           recognizer=None, wait: bool = False, dpi: float | None = None,
+           password: str | None = None) -> Result:
     """Find every word of a scan at full resolution.
 
     Parameters
     ----------
     source : str, Path or ndarray
-        A scan file (TIFF/BigTIFF, PNG, JPEG, JPEG 2000) or an array ``(H, W)`` /
+        A scan file (TIFF/BigTIFF, PNG, JPEG, JPEG 2000, or a PDF: see ``page``, ``dpi``) or an array ``(H, W)`` /
         ``(H, W, C)``.
     max_side : int
         Cap on the longer side of a tile as the network sees it.  A network that
@@ -119,7 +120,12 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         Tiles in flight on the local cluster (default: one per core); the cores
         are shared out among them as torch threads.
     page : int
-        0-based page of a multi-page TIFF.
+        0-based page of a multi-page TIFF or a PDF.
+    dpi : float, optional
+        Resolution a PDF page that is not one scanned image is rendered at
+        (default 300); a scanned page is read from its image as stored.
+    password : str, optional
+        The password of an encrypted PDF.
     formats : str or sequence of str
         Files written into ``out``: any of ``json`` (``words.json``), ``alto``
         (``alto.xml``), ``page`` (``page.xml``), ``hocr`` (``hocr.html``),
@@ -190,7 +196,7 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
     formats = parse_formats(formats)
     if (preview or heatmap) and out is None:
         raise ParameterError("preview and heatmap are written into an output folder; pass out=")
-    scan = open_scan(source, max_pixels=max_pixels, page=page)  # the scan is checked before the models
+    scan = open_scan(source, max_pixels=max_pixels, page=page, dpi=dpi, password=password)  # before the models
     setup = prepare(params, detector=detector, refiner=refiner, device=device, precision=precision,
                     scheduler=scheduler, text=text, recognizer=recognizer, resources=resources)
     with contextlib.ExitStack() as hold:
@@ -233,7 +239,7 @@ def _run_job(job: Job, setup: Setup, scheduler, threads, progress: bool) -> Resu
 def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), scheduler=None,
               threads: int | None = None, device: str = "auto", precision: str = "auto", page: int = 0,
               max_pixels: int = DEFAULT_MAX_PIXELS, force: bool = False, progress: bool = False,
-              wait: bool = False) -> Result:
+              wait: bool = False, dpi: float | None = None, password: str | None = None) -> Result:
     """Read the words of given boxes: another tool's layout, a corrected PAGE file, an earlier run.
 
     Parameters
@@ -244,7 +250,7 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
         A ``words.json``, PAGE XML or ALTO file
         (:func:`bigocr.recognizer.given.load_boxes`), or quads ``(4, 2)`` as
         ``(x, y)`` scan pixels, clockwise from the top-left.
-    recognizer, device, precision, scheduler, threads, page, max_pixels, progress
+    recognizer, device, precision, scheduler, threads, page, max_pixels, progress, dpi, password
         As for :func:`detect`.
     out, formats, force, wait
         Where to write the outputs (nothing is written without ``out``), by
@@ -261,7 +267,7 @@ def recognize(source, boxes, *, recognizer=None, out=None, formats=("json",), sc
     from bigocr.recognizer.given import load_boxes
 
     formats = parse_formats(formats)
-    scan = open_scan(source, max_pixels=max_pixels, page=page)
+    scan = open_scan(source, max_pixels=max_pixels, page=page, dpi=dpi, password=password)
     if isinstance(boxes, (str, os.PathLike)):
         given, origin = load_boxes(boxes), str(boxes)
     else:
@@ -297,7 +303,7 @@ def _recognize_boxes(scan, given, origin, reader, info, target, formats, schedul
                     out=None if target is None else target.user_path, layout=layout,
                     run={"state": "done", "tiles_run": 0, "tiles_skipped": 0})
     if target is not None:
-        write_results(result, target, formats)
+        write_results(result, target, formats, scan=scan)
     return result
 
 
@@ -309,8 +315,8 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str | None = None,
                  margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
                  coarse: float | None = None, text: bool = False, recognizer=None,
-                 wait: bool = False) -> list[BatchItem]:
-    """Detect the words of many scans, every page of each, one output folder per page.
+                 wait: bool = False, dpi: float | None = None, password: str | None = None) -> list[BatchItem]:
+    """Detect the words of many scans (TIFFs, PDFs, ...), every page of each, one output folder per page.
 
     Parameters
     ----------
@@ -318,7 +324,7 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         Scan files.
     out_dir : str or Path
         Folder (path or fsspec URL) holding one folder per scan: ``<stem>/``,
-        or ``<stem>/page-0001/``... for a multi-page TIFF (``<stem>-<hash>``
+        or ``<stem>/page-0001/``... for a multi-page TIFF or PDF (``<stem>-<hash>``
         where two scans share a stem).  ``batch.json`` there records the last
         batch's table.
     list_file : str or Path, optional
@@ -345,4 +351,4 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                     scheduler=scheduler, text=text, recognizer=recognizer, resources=resources)
     return run_batch(setup, sources, out_dir, scheduler=scheduler, threads=threads, force=force, progress=progress,
                      max_pixels=max_pixels, formats=formats, preview=preview, heatmap=heatmap, in_flight=in_flight,
-                     on_failure=on_failure, wait=wait)
+                     on_failure=on_failure, wait=wait, dpi=dpi, password=password)

@@ -188,7 +188,7 @@ class Result:
         """The ``words.json`` document."""
         head = self.to_dict_head()
         return {"scan": head["scan"], "model": head["model"], "params": head["params"], "tiles": head["tiles"],
-                "words": [w.to_dict() for w in self.words], "skew": head["skew"], "blocks": list(self._blocks()),
+                "words": [self._word_doc(w) for w in self.words], "skew": head["skew"], "blocks": list(self._blocks()),
                 "timings": head["timings"]}
 
     def to_json(self) -> bytes:
@@ -201,7 +201,7 @@ class Result:
 
         head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in self.to_dict_head().items())
         parts = ["{\n", head, ',\n "words": [']
-        parts.append(",".join("\n  " + json.dumps(w.to_dict()) for w in self.words))
+        parts.append(",".join("\n  " + json.dumps(self._word_doc(w)) for w in self.words))
         parts.append('\n ],\n "blocks": [')
         parts.append(",".join("\n  " + json.dumps(b) for b in self._blocks()))
         parts.append("\n ]\n}\n")
@@ -212,6 +212,17 @@ class Result:
         return {"scan": self.scan, "model": self.model, "params": self.params, "tiles": self.tiles,
                 "skew": round(float(self.layout.skew), 3),
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}}
+
+    def _word_doc(self, word: Word) -> dict:
+        """A word in ``words.json``; a PDF page's words also in PDF units (``box_pt``: the page's default user
+        space, y up, as the page's ``scan.pdf.to_pdf`` maps pixels there)."""
+        doc = word.to_dict()
+        to_pdf = (self.scan.get("pdf") or {}).get("to_pdf") if isinstance(self.scan, dict) else None
+        if to_pdf is not None:
+            m = np.asarray(to_pdf, float).reshape(2, 3)
+            box = np.asarray(word.box, float)
+            doc["box_pt"] = point_list(box @ m[:, :2].T + m[:, 2])
+        return doc
 
     def _blocks(self):
         for block in self.layout.blocks:

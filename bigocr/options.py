@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "pixel_count", "formats_arg", "scale_arg", "threshold_arg", "coarse_arg"]
+__all__ = ["positive_int", "pixel_count", "formats_arg", "scale_arg", "threshold_arg", "coarse_arg", "dpi_arg"]
 
 
 def positive_int(text: str) -> int:
@@ -67,3 +67,16 @@ def coarse_arg(text: str) -> float:
     except ValueError:  # not a number, or ParameterError (a ValueError) out of range
         raise argparse.ArgumentTypeError(f"expected a factor from 0 (no headline pass) to below 1, got {text!r}") \
             from None
+
+
+def dpi_arg(text: str) -> float:
+    """``--dpi``'s argparse type: the resolution PDF pages are rendered at."""
+    from bigocr.tiler.pdf import MAX_DPI
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected dots per inch, a number, got {text!r}") from None
+    if not 0 < value <= MAX_DPI:  # nan too
+        raise argparse.ArgumentTypeError(f"expected dots per inch in (0, {MAX_DPI:g}], got {text}")
+    return value

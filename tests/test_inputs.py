@@ -113,7 +113,7 @@ def _bad_inputs(d):
         "whole.tif": (3, "garbage.safetensors", ["--weights", str(d / "garbage.safetensors")]),
         "whole.tif ": (3, "weights-dir", ["--weights", str(d / "weights-dir")]),
         "whole.tif  ": (5, "an-existing-file", ["-o", str(d / "an-existing-file")]),
-        "whole.tif   ": (1, "unknown output format 'pdf'", ["--format", "json,pdf"]),
+        "whole.tif   ": (1, "unknown output format 'docx'", ["--format", "json,docx"]),
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bigocr.version import __version__
 from bigocr.errors import BigOCRError, ClusterError, OutputError
-from bigocr.options import coarse_arg, formats_arg, pixel_count, positive_int, scale_arg, threshold_arg
+from bigocr.options import coarse_arg, dpi_arg, formats_arg, pixel_count, positive_int, scale_arg, threshold_arg
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 
 __all__ = ["main"]
@@ -113,6 +113,15 @@ def _job_options(cmd) -> None:
                      help="tiles in flight on the local cluster (default: one per core)")
     _out_options(cmd)
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    _pdf_options(cmd)
+
+
+def _pdf_options(cmd) -> None:
+    """Options of PDF input."""
+    cmd.add_argument("--dpi", type=dpi_arg, default=None, metavar="DPI",
+                     help="resolution PDF pages that are not one scanned image are rendered at (default: 300); "
+                          "a scanned page is read from its image as stored")
+    cmd.add_argument("--password", metavar="PASSWORD", help="password of an encrypted PDF")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,17 +133,19 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="find and read the words of one scan",
                          description="Find every word of SCAN at full resolution and read it (--no-text: boxes only).")
-    run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG or JPEG 2000 file")
+    run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file")
     run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
     run.add_argument("--page", type=positive_int, default=1, metavar="N",
-                     help="page of a multi-page TIFF, from 1 (default: 1)")
+                     help="page of a multi-page TIFF or a PDF, from 1 (default: 1)")
     _job_options(run)
 
     batch = sub.add_parser("batch", help="find and read the words of many scans, one output folder each",
-                           description="Detect every word of each SCAN (every page of a multi-page TIFF) into "
-                                       "OUTDIR/<stem>/. Complete scans are skipped, interrupted ones resumed; "
-                                       "a scan that fails is reported and the batch goes on (exit 6 at the end).")
-    batch.add_argument("scans", metavar="SCAN", nargs="*", help="scan files")
+                           description="Detect every word of each SCAN (every page of a multi-page TIFF or a PDF: "
+                                       "OUTDIR/<stem>/page-0001/ ...) into OUTDIR/<stem>/; with --format pdf a "
+                                       "document's pages also make OUTDIR/<stem>/text.pdf. Complete scans are "
+                                       "skipped, interrupted ones resumed; a scan that fails is reported and the "
+                                       "batch goes on (exit 6 at the end).")
+    batch.add_argument("scans", metavar="SCAN", nargs="*", help="scan files (TIFF, PNG, JPEG, JPEG 2000, PDF)")
     batch.add_argument("--list", metavar="FILE", help="a file of scan paths, one per line (# comments)")
     batch.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="folder (or fsspec URL) for the outputs")
     batch.add_argument("--in-flight", type=positive_int, default=2, metavar="N",
@@ -157,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing dask.distributed cluster")
     _out_options(rec)
     rec.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    _pdf_options(rec)
 
     weights = sub.add_parser("weights", help="published weights: bigocr weights download craft-mlt-25k|english-g2")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
@@ -186,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--scale", type=scale_arg, default="auto", metavar="FACTOR|auto",
                       help="plan for the scan resampled by FACTOR (default auto: from its letter height, as run)")
     plan.add_argument("--max-pixels", type=pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N")
+    _pdf_options(plan)
     sample = sub.add_parser("sample", help="write a synthetic scan with its ground truth",
                             description="Write a synthetic document scan OUT.tif and its word boxes OUT.gt.json.")
     sample.add_argument("out", metavar="OUT.tif")
@@ -235,6 +248,7 @@ def _cmd_run(args) -> int:
         formats=args.format, preview=args.preview, heatmap=args.heatmap, max_pixels=args.max_pixels,
         resources=args.resources, tiling=args.tiling, margin=args.margin, precision=args.precision,
         scale=args.scale, coarse=args.coarse, text=args.text, recognizer=args.recognizer, wait=args.wait,
+        dpi=args.dpi, password=args.password,
     )
     if not args.quiet:
         run = result.run
@@ -259,7 +273,8 @@ def _cmd_recognize(args) -> int:
     out = out_location(args.out) if args.out else default_out(args.scan)
     result = recognize(args.scan, args.boxes, recognizer=args.recognizer, out=out, formats=args.format,
                        scheduler=args.scheduler, device=args.device, precision=args.precision, page=args.page - 1,
-                       force=args.force, progress=not args.quiet and sys.stderr.isatty(), wait=args.wait)
+                       force=args.force, progress=not args.quiet and sys.stderr.isatty(), wait=args.wait,
+                       dpi=args.dpi, password=args.password)
     if not args.quiet:
         print(f"{args.scan}: {len(result.words)} words read in {result.timings['total']:.1f} s -> {out}/")
     return 0
@@ -283,7 +298,7 @@ def _cmd_batch(args) -> int:
         threads=args.threads, formats=args.format, preview=args.preview, heatmap=args.heatmap,
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
         tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, coarse=args.coarse,
-        text=args.text, recognizer=args.recognizer, wait=args.wait,
+        text=args.text, recognizer=args.recognizer, wait=args.wait, dpi=args.dpi, password=args.password,
     )
     failed = [it for it in items if it.state == "failed"]
     unfinished = [it for it in items if it.state == "unfinished"]
@@ -310,7 +325,8 @@ def _cmd_plan(args) -> int:
     from bigocr.tiler.scale import scaled
     from bigocr.tiler.scan import open_scan
 
-    scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1)
+    scan = open_scan(args.scan, max_pixels=args.max_pixels, page=args.page - 1, dpi=args.dpi,
+                     password=args.password)
     setup = prepare(Params(args.max_side, tiling=args.tiling, margin=args.margin, scale=args.scale),
                     detector=args.weights, device="cpu")
     detector, model = setup.detector, setup.model

@@ -24,12 +24,12 @@ from bigocr.engine.job import open_job
 from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup
 from bigocr.engine.stages import execute
-from bigocr.errors import BigOCRError, ParameterError, SchedulerLost
+from bigocr.errors import BigOCRError, OutputError, ParameterError, SchedulerLost
 from bigocr.outdir import OutDir
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, count_pages
 from bigocr.writers import parse_formats
 
-__all__ = ["BatchItem", "BatchItems", "run_batch", "read_list", "out_names", "format_table", "IN_FLIGHT"]
+__all__ = ["BatchItem", "BatchItems", "run_batch", "write_documents", "read_list", "out_names", "format_table", "IN_FLIGHT"]
 
 log = logging.getLogger("bigocr")
 
@@ -110,10 +110,44 @@ def format_table(items: list[BatchItem]) -> str:
     return "\n".join(lines)
 
 
+def write_documents(items: list[BatchItem], results: dict, password: str | None = None) -> None:
+    """``<stem>/text.pdf`` for each scan of several pages whose every page finished: the whole document
+    searchable (a PDF's own pages with the text layers added, a TIFF's pages in order).  A scan with a page
+    not finished gets no document (one warning says why), never one with pages missing."""
+    from bigocr.writers.pdf import document_pdf
+
+    scans: dict[str, list[BatchItem]] = {}
+    for item in items:
+        scans.setdefault(item.scan, []).append(item)
+    for scan, pages in scans.items():
+        if len(pages) < 2:
+            continue  # one page: its own text.pdf is the document
+        folder = OutDir(pages[0].out.rsplit("/", 1)[0])
+        missing = [str(it.page) for it in pages if it.state not in ("done", "resumed", "complete")
+                   or (scan, it.page - 1) not in results]
+        if missing:
+            log.warning("%s: %s not written: page%s %s not finished", scan, folder.shown("text.pdf"),
+                        "s" if len(missing) > 1 else "", ", ".join(missing))
+            continue
+        try:
+            folder.guard_inputs({"the scan": scan}, ["text.pdf"])
+            if folder.exists("text.pdf") and folder.foreign(["text.pdf"]):
+                raise OutputError(f"{folder.shown('text.pdf')}: exists and bigocr did not write it (or it changed "
+                                  "since); bigocr never replaces it: move it away")
+            data = document_pdf(scan, {it.page - 1: results[(scan, it.page - 1)] for it in pages}, password)
+            folder.write_bytes("text.pdf", data)
+            log.info("%s: wrote %s (%d pages)", scan, folder.shown("text.pdf"), len(pages))
+        except BigOCRError as exc:
+            log.warning("%s", exc)
+            for it in pages:
+                it.error = str(exc)
+
+
 def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, threads: int | None = None,
               force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
               formats=("json",), preview: bool = False, heatmap: bool = False, in_flight: int = IN_FLIGHT,
-              on_failure=None, wait: bool = False) -> list[BatchItem]:
+              on_failure=None, wait: bool = False, dpi: float | None = None,
+              password: str | None = None) -> list[BatchItem]:
     """Run every page of every one of ``sources`` with ``setup``, one job (one OUT) each; see
     :func:`bigocr.detect_batch`."""
     if not sources:
@@ -137,7 +171,7 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
     base = str(root.user_path).rstrip("/")
     for source, name in zip(sources, out_names(sources)):
         try:
-            count = count_pages(source, max_pixels=max_pixels)
+            count = count_pages(source, max_pixels=max_pixels, password=password)
         except BigOCRError as exc:
             items.append(BatchItem(source, 1, f"{base}/{name}", state="failed", error=str(exc)))
             report_failure(items[-1])
@@ -148,6 +182,7 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
             pages.append((items[-1], page))
 
     lock = threading.Lock()
+    results = {}  # (scan, page) -> Result, for the documents' searchable PDFs
     with open_runner(setup.detector, scheduler, threads, setup.resources, reader) as runner, \
             progress_bar(len(pages), progress, unit="scan") as scans_bar, \
             progress_bar(0, progress, unit="tile", position=1) as tiles_bar, \
@@ -171,11 +206,13 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
                 with contextlib.ExitStack() as hold:
                     job = open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
                                    force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
-                                   heatmap=heatmap, read=reader is not None, hold=hold, wait=wait)
+                                   heatmap=heatmap, read=reader is not None, hold=hold, wait=wait, dpi=dpi,
+                                   password=password)
                     with lock:
                         tiles_bar.total += len(job.plan.tiles)
                         tiles_bar.refresh()
                     result = execute(job, runner, on_tile, on_read)
+                    results[(item.scan, page)] = result
                 item.state = result.run["state"]
                 item.words = len(result.words)
                 item.tiles_run = result.run["tiles_run"]
@@ -205,6 +242,8 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
         if runner.client is not None and not runner.local:
             items = BatchItems(items, runner.watch.report())
 
+    if "pdf" in formats:
+        write_documents(items, results, password)
     try:
         root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode(), record=False)
     except (OSError, BigOCRError) as exc:

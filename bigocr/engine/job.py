@@ -166,10 +166,11 @@ def inspect_out(job: Job, force: bool) -> None:
 
 def open_job(source, *, params: Params, detector_info: tuple, out, force: bool, max_pixels: int, page: int,
               formats, preview: bool, heatmap: bool, scan: Scan | None = None, read: bool = False,
-              hold=None, wait: bool = False) -> Job:
+              hold=None, wait: bool = False, dpi: float | None = None, password: str | None = None) -> Job:
     """The job of one scan; with ``out``, its OUT inspected under the OUT's lock, which ``hold`` (an
     ``ExitStack``) keeps until the caller is done with the job."""
-    scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page)
+    scan = scan if scan is not None else open_scan(source, max_pixels=max_pixels, page=page, dpi=dpi,
+                                                           password=password)
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
     params, scale_info = resolve_scale(params, scan)
@@ -213,19 +214,19 @@ def load_complete(job: Job) -> Result:
 
         added.append(write_preview(job.scan, result, out))
     if missing:
-        added += write_outputs(result, out, missing)
+        added += write_outputs(result, out, missing, scan=job.scan)
     result.run["added"] = added
     log.info("%s: already complete in %s; %s", job.scan.name, out,
              f"added {', '.join(added)}" if added else "nothing to do")
     return result
 
 
-def write_results(result: Result, out: OutDir, formats) -> None:
+def write_results(result: Result, out: OutDir, formats, scan=None) -> None:
     """Write the outputs (``words.json`` last), then drop what only an unfinished run needs."""
     try:
         if "json" not in formats and out.exists("maps.zarr"):  # the job's own copy: what makes it complete
             out.write_bytes(KEPT_RESULT, result.to_json(), record=False)
-        written = write_outputs(result, out, formats)
+        written = write_outputs(result, out, formats, scan=scan)
         log.info("wrote %s", ", ".join(str(p) for p in written))
         out.remove(CACHE_NAME)
         out.remove(COARSE_NAME)

@@ -209,8 +209,8 @@ def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambd
             except OSError as exc:
                 raise OutputError(f"{out}: cannot write maps.zarr: {exc.strerror or exc}") from None
         if work.needs_cache:
-            log.info("%s: strips of %.0f MB are decoded once into %s, not once per tile", scan.name,
-                     scan.segment_bytes / 2**20, CACHE_NAME)
+            log.info("%s: %.0f MB of pixels that cannot be read by windows are decoded once into %s, not once "
+                     "per tile", scan.name, scan.segment_bytes / 2**20, CACHE_NAME)
             cached = work.cached(store(CACHE_NAME))
             scan, work = (cached, cached) if work is scan else (cached.scan, cached)
         todo = [tile for tile in plan.tiles if tile.index not in job.done]
@@ -264,7 +264,7 @@ def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambd
         timings["preview"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     if out is not None:
-        write_results(result, out, job.formats)
+        write_results(result, out, job.formats, scan=scan)
     return result
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bigocr.errors import ScanError
+from bigocr.tiler.files import FileSource, apply_orientation, check_page, check_size, complete_cache, shared_reader
 
 __all__ = ["Scan", "open_scan", "count_pages", "to_rgb8", "apply_orientation", "DEFAULT_MAX_PIXELS"]
 
@@ -165,7 +166,7 @@ class _TiffLayout:
     float_max: float = 1.0  # white of floating-point samples (float_white)
 
 
-class Scan:
+class Scan(FileSource):
     """A scan that hands out windows as RGB uint8.
 
     Open one with :func:`open_scan`.  A ``Scan`` pickles cheaply for a
@@ -204,13 +205,18 @@ class Scan:
         self._zarr = None
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)`` in scan pixels."""
-        return (self.height, self.width)
-
-    @property
     def name(self) -> str:
         return self.path if self.path is not None else "<array>"
+
+    @property
+    def colour(self) -> str:
+        """``"gray"`` when every window comes back with three equal channels (a gray or bilevel TIFF, a 2-D or
+        one-channel array), else ``"rgb"``: the searchable PDF embeds a gray scan as gray."""
+        if self._tiff is not None:
+            return "gray" if self._tiff.photometric in ("gray", "miniswhite") and self._tiff.axes == "YX" else "rgb"
+        if self._array is not None and self._photometric == "auto":
+            return "gray" if self._array.ndim == 2 or self._array.shape[2] == 1 else "rgb"
+        return "rgb"
 
     @property
     def in_memory(self) -> bool:
@@ -242,12 +248,8 @@ class Scan:
         import zarr
 
         t = self._tiff
-        try:
-            existing = zarr.open_array(store, mode="r")
-            if existing.attrs.get("complete"):
-                return self._with_cache(store)
-        except Exception:
-            pass
+        if complete_cache(store):
+            return self._with_cache(store)
         with tifffile.TiffFile(self.path) as tif:
             page = tif.pages[t.page]
             shape = page.shape
@@ -300,11 +302,6 @@ class Scan:
         return {"path": self.path, "width": self.width, "height": self.height, "page": self.page,
                 "pages": self.pages, "dpi": None if self.dpi is None else list(self.dpi)}
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_zarr"] = None
-        return state
-
     def __repr__(self):
         return f"Scan({self.name!r}, height={self.height}, width={self.width})"
 
@@ -341,7 +338,7 @@ class Scan:
             tif = tifffile.TiffFile(self.path)
             return tif, tif.pages[self._tiff.page], threading.Lock()
 
-        tif, page, lock = _shared(("strips", self.path, self._tiff.page), open_strips)
+        tif, page, lock = shared_reader(("strips", self.path, self._tiff.page), open_strips)
         band, axes = self._tiff.band, self._tiff.axes
         per_plane = -(-self.height // band)
         planes = page.samplesperpixel if axes == "SYX" else 1
@@ -375,49 +372,34 @@ class Scan:
                 self._zarr = zarr.open_array(layout.cache, mode="r")
             return self._zarr
         if layout.memmap:
-            return _shared(("memmap", self.path, layout.page),
+            return shared_reader(("memmap", self.path, layout.page),
                            lambda: tifffile.memmap(self.path, page=layout.page, mode="r"))
-        return _shared(("zarr", self.path, layout.page),
+        return shared_reader(("zarr", self.path, layout.page),
                        lambda: zarr.open_array(tifffile.TiffFile(self.path).pages[layout.page].aszarr(), mode="r"))
 
 
-_OPEN: dict = {}
-_OPEN_LOCK = __import__("threading").Lock()
-#: Files kept open per process; Dask hands every tile task its own copy of a Scan, and they share these.
-OPEN_FILES = 8
-
-
-def _shared(key, opener):
-    """One open reader per (file, page) and process, however many Scan copies read it (an LRU of OPEN_FILES)."""
-    try:
-        st = os.stat(key[1])
-        key = (*key, st.st_size, st.st_mtime_ns)  # a rewritten file is opened afresh
-    except OSError:
-        pass
-    with _OPEN_LOCK:
-        if key in _OPEN:
-            _OPEN[key] = _OPEN.pop(key)  # most recently used last
-            return _OPEN[key]
-    reader = opener()
-    with _OPEN_LOCK:
-        reader = _OPEN.setdefault(key, reader)
-        while len(_OPEN) > OPEN_FILES:
-            _OPEN.pop(next(iter(_OPEN)))
-    return reader
-
-
-def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) -> Scan:
+def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0, dpi: float | None = None,
+              password: str | None = None):
     """Open a scan from a path or an array.
 
     Parameters
     ----------
     source : str, Path or ndarray
-        A TIFF/BigTIFF, PNG, JPEG or JPEG 2000 file, or an array of shape
+        A TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file, or an array of shape
         ``(H, W)`` or ``(H, W, C)`` with C in {1, 2, 3, 4} (gray, gray+alpha, RGB, RGBA).
     max_pixels : int
         Largest accepted ``H * W``, checked against the header before any pixel is decoded.
     page : int
-        0-based page of a multi-page TIFF.
+        0-based page of a multi-page TIFF or a PDF.
+    dpi : float, optional
+        Resolution a PDF page without one scanned image is rendered at
+        (:data:`bigocr.tiler.pdf.DEFAULT_DPI`); other inputs ignore it.
+    password : str, optional
+        The password of an encrypted PDF.
+
+    Returns
+    -------
+    Scan, or :class:`bigocr.tiler.pdf.PdfPage` for a PDF
 
     Notes
     -----
@@ -434,7 +416,7 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
     if not isinstance(page, (int, np.integer)) or isinstance(page, bool) or page < 0:
         raise ScanError(f"page must be a 0-based page index, got {page!r}")
     if isinstance(source, np.ndarray):
-        _check_page("<array>", page, 1)
+        check_page("<array>", page, 1)
         return _open_array(source, max_pixels)
     if not isinstance(source, (str, os.PathLike)):
         raise ScanError(f"a scan must be a path or a numpy array, got {type(source).__name__}")
@@ -452,9 +434,23 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0) ->
     if head[:4] in _TIFF_MAGIC:
         return _open_tiff(path, max_pixels, page)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC) or head.startswith(_JP2_MAGIC):
-        _check_page(str(path), page, 1)
+        check_page(str(path), page, 1)
         return _open_decoded(path, head, max_pixels)
-    raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG or JPEG 2000)")
+    if _pdf_head(path):
+        from bigocr.tiler.pdf import open_pdf_page
+
+        return open_pdf_page(path, page, max_pixels=max_pixels, dpi=dpi, password=password)
+    raise ScanError(f"{path}: not an image bigocr can read (expected TIFF, PNG, JPEG, JPEG 2000 or PDF)")
+
+
+def _pdf_head(path) -> bool:
+    from bigocr.tiler.pdf import is_pdf
+
+    try:
+        with open(path, "rb") as fh:
+            return is_pdf(fh.read(1024))
+    except OSError:
+        return False
 
 
 def _check_regular(path: Path) -> None:
@@ -479,31 +475,22 @@ def _check_regular(path: Path) -> None:
         raise ScanError(f"{path}: is {kind}, not a regular file; bigocr reads scans from files")
 
 
-def count_pages(source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
-    """Pages of a multi-page TIFF (read from its header); 1 for any other file, which is not opened here."""
+def count_pages(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, password: str | None = None) -> int:
+    """Pages of a multi-page TIFF (read from its header) or a PDF; 1 for any other file, which is not opened
+    here."""
     try:
         with open(source, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(1024)
     except OSError:
         return 1  # said properly when the scan is opened
-    if head in _TIFF_MAGIC:
+    if head[:4] in _TIFF_MAGIC:
         return open_scan(source, max_pixels=max_pixels).pages
+    from bigocr.tiler.pdf import is_pdf, pdf_pages
+
+    if is_pdf(head):
+        _check_regular(Path(source))
+        return pdf_pages(source, password)
     return 1
-
-
-def _check_page(name: str, index: int, pages: int) -> None:
-    if index >= pages:
-        raise ScanError(f"{name}: has {pages} page(s); page {index + 1} does not exist")
-
-
-def _check_size(name: str, height: int, width: int, max_pixels: int) -> None:
-    if height < 1 or width < 1:
-        raise ScanError(f"{name}: image has zero size ({width}x{height} pixels)")
-    if height * width > max_pixels:
-        raise ScanError(
-            f"{name}: {width}x{height} pixels is more than max_pixels={max_pixels}; "
-            "raise --max-pixels if the scan is really that large"
-        )
 
 
 def _open_array(array: np.ndarray, max_pixels: int) -> Scan:
@@ -511,7 +498,7 @@ def _open_array(array: np.ndarray, max_pixels: int) -> Scan:
         raise ScanError(f"<array>: expected shape (H, W) or (H, W, C) with C in 1..4, got {array.shape}")
     if not (array.dtype == np.bool_ or np.issubdtype(array.dtype, np.number)) or np.iscomplexobj(array):
         raise ScanError(f"<array>: unsupported dtype {array.dtype}")
-    _check_size("<array>", array.shape[0], array.shape[1], max_pixels)
+    check_size("<array>", array.shape[0], array.shape[1], max_pixels)
     white = float_white(float(np.max(array)), "<array>") if np.issubdtype(array.dtype, np.floating) else 1.0
     return Scan(array.shape[0], array.shape[1], array=array, float_max=white)
 
@@ -545,11 +532,11 @@ def _open_tiff(path: Path, max_pixels: int, index: int = 0) -> Scan:
             if not tif.pages:
                 raise ScanError(f"{path}: TIFF holds no image")
             pages = len(tif.pages)
-            _check_page(str(path), index, pages)
+            check_page(str(path), index, pages)
             page = tif.pages[index]
             shape, axes = page.shape, page.axes
             height, width = page.imagelength, page.imagewidth
-            _check_size(str(path), height, width, max_pixels)
+            check_size(str(path), height, width, max_pixels)
             photometric = _PHOTOMETRIC.get(int(page.photometric))
             if photometric is None:
                 raise ScanError(f"{path}: unsupported TIFF photometric interpretation {page.photometric!r}")
@@ -658,25 +645,6 @@ def _check_capacity(path: Path, page) -> None:
                         "that image (damaged or forged header)")
 
 
-def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn a stored image ``(h, w, ...)`` the way its EXIF ``orientation`` (1..8) says to show it."""
-    if orientation == 2:
-        return image[:, ::-1]
-    if orientation == 3:
-        return image[::-1, ::-1]
-    if orientation == 4:
-        return image[::-1]
-    if orientation == 5:
-        return image.swapaxes(0, 1)
-    if orientation == 6:
-        return image.swapaxes(0, 1)[:, ::-1]
-    if orientation == 7:
-        return image[::-1, ::-1].swapaxes(0, 1)
-    if orientation == 8:
-        return image.swapaxes(0, 1)[::-1]
-    return image
-
-
 #: What libjpeg and libpng say of damaged data (OpenCV's decoders print it on stderr and go on).
 _DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error", "libpng warning: IDAT",
            "Invalid SOS", "Bogus", "Huffman", "JPEG datastream contains no image")
@@ -732,7 +700,7 @@ def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
     except ValueError as exc:
         raise ScanError(f"{path}: invalid image header: {exc}") from None
     if header.width is not None and header.height is not None:
-        _check_size(str(path), header.height, header.width, max_pixels)
+        check_size(str(path), header.height, header.width, max_pixels)
         if header.width * header.height > MAX_DECODED_PIXELS:
             raise ScanError(
                 f"{path}: {header.width}x{header.height} pixels is too large to decode whole "
@@ -754,7 +722,7 @@ def _open_decoded(path: Path, head: bytes, max_pixels: int) -> Scan:
     if image is None or image.size == 0:
         why = f" ({_clean(said[0])})" if said else " (corrupt or truncated)"
         raise ScanError(f"{path}: cannot decode image{why}")
-    _check_size(str(path), image.shape[0], image.shape[1], max_pixels)
+    check_size(str(path), image.shape[0], image.shape[1], max_pixels)
     if image.ndim == 3 and image.shape[2] in (3, 4):
         image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV's BGR(A) to RGB(A)
     rgb = np.ascontiguousarray(apply_orientation(to_rgb8(image), header.orientation))

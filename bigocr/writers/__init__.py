@@ -1,4 +1,4 @@
-"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON and plain text.
+"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON, plain text and searchable PDF.
 
 Every writer takes a finished :class:`bigocr.document.Result` (words in reading
 order, with their lines and blocks) and returns the file's bytes; XML and HTML
@@ -23,6 +23,7 @@ FORMATS = {
     "hocr": "hocr.html",
     "geojson": "words.geojson",
     "txt": "text.txt",
+    "pdf": "text.pdf",
 }
 
 
@@ -52,7 +53,7 @@ def plain_text(result) -> str:
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
-def render(result, fmt: str) -> bytes:
+def render(result, fmt: str, scan=None) -> bytes:
     """The bytes of one output format for ``result``.
 
     Parameters
@@ -60,17 +61,23 @@ def render(result, fmt: str) -> bytes:
     result : bigocr.Result
         A finished run: ``words`` (boxes ``(4, 2)`` float32, ``(x, y)`` scan
         pixels) and ``layout`` (their lines and blocks, in reading order).
-    fmt : {"json", "alto", "page", "hocr", "geojson", "txt"}
+    fmt : {"json", "alto", "page", "hocr", "geojson", "txt", "pdf"}
+    scan : ScanSource, optional
+        The scan itself, for ``"pdf"`` (its page image is embedded; reopened from ``result.scan`` if not given).
 
     Returns
     -------
     bytes
-        UTF-8 text of the file.
+        UTF-8 text of the file (the PDF's bytes for ``"pdf"``).
     """
     if fmt == "json":
         return result.to_json()
     if fmt == "txt":
         return plain_text(result).encode()
+    if fmt == "pdf":
+        from bigocr.writers.pdf import pdf_bytes
+
+        return pdf_bytes(result, scan)
     if fmt == "alto":
         from bigocr.writers.alto import alto_bytes as make
     elif fmt == "page":
@@ -84,7 +91,7 @@ def render(result, fmt: str) -> bytes:
     return make(result)
 
 
-def write_outputs(result, out, formats=("json",)) -> list[str]:
+def write_outputs(result, out, formats=("json",), scan=None) -> list[str]:
     """Write ``result`` into folder ``out`` in each of ``formats``.
 
     Parameters
@@ -94,6 +101,8 @@ def write_outputs(result, out, formats=("json",)) -> list[str]:
         An existing folder (a path or an fsspec URL).
     formats : str or sequence of str
         ``"json,alto"`` or ``["json", "alto"]``; see :data:`FORMATS`.
+    scan : ScanSource, optional
+        The scan, for the searchable PDF (see :func:`render`).
 
     Returns
     -------
@@ -105,4 +114,4 @@ def write_outputs(result, out, formats=("json",)) -> list[str]:
 
     out = out if isinstance(out, OutDir) else OutDir(out)
     names = sorted(parse_formats(formats), key=lambda f: f == "json")
-    return [out.write_bytes(FORMATS[fmt], render(result, fmt)) for fmt in names]
+    return [out.write_bytes(FORMATS[fmt], render(result, fmt, scan)) for fmt in names]
