@@ -315,13 +315,17 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                  resources=None, in_flight: int = IN_FLIGHT, on_failure=None, tiling: str | None = None,
                  margin: int | None = None, precision: str = "auto", scale: float | str | None = None,
                  coarse: float | None = None, text: bool = False, recognizer=None,
-                 wait: bool = False, dpi: float | None = None, password: str | None = None) -> list[BatchItem]:
+                 wait: bool = False, dpi: float | None = None, password: str | None = None,
+                 base_url: str | None = None) -> list[BatchItem]:
     """Detect the words of many scans (TIFFs, PDFs, ...), every page of each, one output folder per page.
 
     Parameters
     ----------
     sources : sequence of str or Path
-        Scan files.
+        Scan files, IIIF images' URLs, or IIIF Presentation manifests' URLs (2 or 3):
+        a manifest is one scan per canvas, ``<stem>/canvas-0001/``..., each result
+        carrying its canvas (``scan.iiif.canvas``); with ``formats`` holding ``"iiif"``,
+        ``<stem>/manifest.json`` is the manifest pointing at their AnnotationPages.
     out_dir : str or Path
         Folder (path or fsspec URL) holding one folder per scan: ``<stem>/``,
         or ``<stem>/page-0001/``... for a multi-page TIFF or PDF (``<stem>-<hash>``
@@ -329,6 +333,10 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
         batch's table.
     list_file : str or Path, optional
         A file of further scan paths, one per line.
+    base_url : str, optional
+        Where OUTDIR will be served: the AnnotationPages' ids and the manifest copy's
+        references are ``base_url/<stem>/canvas-0001/annotations.json``; default: their
+        own file URIs, and references relative to the manifest copy.
     in_flight : int
         Scans run at once.
     on_failure : callable, optional
@@ -351,4 +359,4 @@ def detect_batch(sources, out_dir, *, list_file=None, max_side: int = 2560, dete
                     scheduler=scheduler, text=text, recognizer=recognizer, resources=resources)
     return run_batch(setup, sources, out_dir, scheduler=scheduler, threads=threads, force=force, progress=progress,
                      max_pixels=max_pixels, formats=formats, preview=preview, heatmap=heatmap, in_flight=in_flight,
-                     on_failure=on_failure, wait=wait, dpi=dpi, password=password)
+                     on_failure=on_failure, wait=wait, dpi=dpi, password=password, base_url=base_url)

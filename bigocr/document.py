@@ -214,14 +214,14 @@ class Result:
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}}
 
     def _word_doc(self, word: Word) -> dict:
-        """A word in ``words.json``; a PDF page's words also in PDF units (``box_pt``: the page's default user
-        space, y up, as the page's ``scan.pdf.to_pdf`` maps pixels there)."""
+        """A word in ``words.json``; a PDF page's words also in points (``box_pt``: the page's default user
+        space, y up, as ``scan.pdf.to_pdf`` maps pixels there, times the page's ``/UserUnit``)."""
         doc = word.to_dict()
-        to_pdf = (self.scan.get("pdf") or {}).get("to_pdf") if isinstance(self.scan, dict) else None
-        if to_pdf is not None:
-            m = np.asarray(to_pdf, float).reshape(2, 3)
-            box = np.asarray(word.box, float)
-            doc["box_pt"] = point_list(box @ m[:, :2].T + m[:, 2])
+        pdf = self.scan.get("pdf") if isinstance(self.scan, dict) else None
+        if pdf and pdf.get("to_pdf") is not None:
+            m = np.asarray(pdf["to_pdf"], float).reshape(2, 3)
+            unit = float(pdf.get("user_unit") or 1.0)
+            doc["box_pt"] = point_list((np.asarray(word.box, float) @ m[:, :2].T + m[:, 2]) * unit)
         return doc
 
     def _blocks(self):

@@ -14,6 +14,7 @@ __all__ = [
     "OutputError",
     "ClusterError",
     "SchedulerLost",
+    "NetworkError",
 ]
 
 
@@ -55,3 +56,10 @@ class ClusterError(BigOCRError):
 
 class SchedulerLost(ClusterError):
     """The Dask scheduler went away mid-run: what was done is kept, and the same command resumes it."""
+
+
+class NetworkError(BigOCRError):
+    """A server the scan comes from (IIIF) does not answer, after retries: what was fetched is kept, and the
+    same command resumes."""
+
+    exit_code = 7

@@ -9,8 +9,9 @@ OCRmyPDF's renderers: the default (fpdf2) lays out the hOCR bigocr writes,
 Tesseract plugin, so Tesseract need not be installed; Ghostscript still is
 (OCRmyPDF's PDF/A).  Install with ``pip install "bigocr[ocrmypdf]"``.
 
-Models load once per OCRmyPDF worker process and run there, tile by tile
-(OCRmyPDF already runs one page per core: the engine adds no parallelism).
+Models load once per process (OCRmyPDF's page workers, threads by default,
+share them) and each page gets its share of the cores (``--jobs``): the
+engine adds no parallelism of its own.
 ``-l`` is accepted for the Latin-script languages bigocr's readers know and
 otherwise ignored: the reader is chosen per word (``auto``).
 
@@ -21,6 +22,7 @@ and ``--bigocr-device``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -73,6 +75,7 @@ def read_image(input_file, options):
     from bigocr.tiler.scan import DEFAULT_MAX_PIXELS
 
     setup = _setup(*_options(options))
+    _share_cores(options)
     with contextlib.ExitStack() as hold, \
             open_runner(setup.detector, "synchronous", None, None, setup.reader) as runner:
         job = open_job(str(input_file), params=setup.params, detector_info=(setup.model, setup.run_device),
@@ -81,15 +84,30 @@ def read_image(input_file, options):
         return execute(job, runner)
 
 
-def _page_points(input_file: Path) -> tuple[float, float]:
-    """The page the image fills, in points, from the image's own resolution (as OCRmyPDF wrote it)."""
-    from PIL import Image
+def _page_points(result) -> tuple[float, float]:
+    """The page the image fills, in points, from the image's own resolution (as OCRmyPDF wrote it; 72 dpi
+    where it wrote none)."""
+    dpi = result.scan.get("dpi") or (72.0, 72.0)
+    return result.scan["width"] / float(dpi[0]) * 72.0, result.scan["height"] / float(dpi[1]) * 72.0
 
-    with Image.open(input_file) as image:
-        width, height = image.size
-        dpi = image.info.get("dpi", (72.0, 72.0))
-    dx, dy = (float(dpi[0]) or 72.0, float(dpi[1]) or 72.0) if isinstance(dpi, tuple) else (float(dpi),) * 2
-    return width / dx * 72.0, height / dy * 72.0
+
+def _share_cores(options) -> None:
+    """OCRmyPDF runs ``--jobs`` pages at once (threads by default): each gets its share of the cores."""
+    import torch
+
+    jobs = int(getattr(options, "jobs", 0) or os.cpu_count() or 1)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+
+
+_SAID: set = set()
+
+
+def _once(message: str) -> None:
+    with _LOCK:
+        if message in _SAID:
+            return
+        _SAID.add(message)
+    log.warning("%s", message)
 
 
 class BigocrEngine(OcrEngine):
@@ -112,10 +130,13 @@ class BigocrEngine(OcrEngine):
 
     @staticmethod
     def get_orientation(input_file: Path, options) -> OrientationConfidence:
-        return OrientationConfidence(angle=0, confidence=0.0)  # bigocr does not guess page orientation
+        _once("bigocr does not guess page orientation: --rotate-pages leaves the pages as they are")
+        return OrientationConfidence(angle=0, confidence=0.0)
 
     @staticmethod
     def get_deskew(input_file: Path, options) -> float:
+        _once("bigocr does not measure skew for OCRmyPDF: --deskew leaves the pages as they are (bigocr reads "
+              "skewed lines as they are)")
         return 0.0
 
     @staticmethod
@@ -132,7 +153,7 @@ class BigocrEngine(OcrEngine):
         from bigocr.writers.pdf import text_only_pdf
 
         result = read_image(input_file, options)
-        width, height = _page_points(Path(input_file))
+        width, height = _page_points(result)
         Path(output_pdf).write_bytes(text_only_pdf(result, width, height))
         Path(output_text).write_text(plain_text(result), encoding="utf-8")
 

@@ -2,6 +2,7 @@
 read back by poppler (pdftotext, pdftoppm, pdftocairo), qpdf and pikepdf, run as real processes."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -412,3 +413,56 @@ def test_the_glyphless_font_is_what_its_script_builds():
     assert font.getGlyphOrder() == [".notdef", "blank"]
     assert font["hmtx"]["blank"] == (500, 0) and font["hhea"].ascent == 800 and font["hhea"].descent == -200
     assert font["glyf"]["blank"].numberOfContours == 0
+
+
+def test_a_page_box_inherited_from_the_page_tree_is_the_page_size(tmp_path):
+    """/MediaBox on the /Pages node, as many writers put it: the page is A4, not pdfium's US Letter default."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.Root.Pages.MediaBox = pikepdf.Array([0, 0, 595, 842])
+    del pdf.pages[0].obj["/MediaBox"]
+    pdf.save(tmp_path / "inherited.pdf")
+    page = open_scan(tmp_path / "inherited.pdf", dpi=72)
+    assert (page.width, page.height) == (595, 842) and page.geometry["box"] == [0, 0, 595, 842]
+
+
+def test_an_encrypted_pdf_stays_encrypted_with_its_text(tmp_path):
+    with pikepdf.open(PDFS / "c02-22.pdf") as src:
+        src.save(tmp_path / "locked.pdf", encryption=pikepdf.Encryption(owner="o", user="secret", R=6,
+                                                                        allow=pikepdf.Permissions(extract=False)))
+    run = _bigocr("run", tmp_path / "locked.pdf", "--password", "secret", "-o", tmp_path / "out", "--format",
+                  "json,pdf", "--no-preview", "-q")
+    assert run.returncode == 0, run.stderr
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(tmp_path / "out" / "text.pdf")
+    with pikepdf.open(tmp_path / "out" / "text.pdf", password="secret") as doc:
+        assert doc.is_encrypted and not doc.allow.extract
+    text = subprocess.run(["pdftotext", "-upw", "secret", str(tmp_path / "out" / "text.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "tip-toeing" in text
+
+
+def test_the_output_intent_profile_is_icc_2_and_srgb():
+    import io
+
+    from PIL import Image, ImageCms
+
+    from bigocr.writers.pdf import srgb_v2_profile
+
+    data = srgb_v2_profile()
+    assert data[8:12] == bytes([2, 0x10, 0, 0]) and data[12:20] == b"mntrRGB " and data[36:40] == b"acsp"
+    ours = ImageCms.ImageCmsProfile(io.BytesIO(data))
+    to_ours = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ours, "RGB", "RGB")
+    colours = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    back = np.asarray(ImageCms.applyTransform(Image.fromarray(colours), to_ours))
+    assert np.abs(back.astype(int) - colours).max() <= 1
+
+
+def test_spaces_follow_their_word_in_the_content_stream():
+    """Extractors that follow the stream's order (not the positions) get "alpha beta gamma" too."""
+    from bigocr.writers.pdf import _Codes, _text_layer
+
+    result = _result([(_quad(40 + 200 * i, 100, 200 + 200 * i, 160), t) for i, t in enumerate(["ab", "cd", "ef"])])
+    layer = _text_layer(result, np.array([[1.0, 0, 0], [0, -1.0, 400]]), _Codes())
+    shown = re.findall(rb"<([0-9A-F]+)> Tj", layer)
+    assert shown == [b"00610062", b"0020", b"00630064", b"0020", b"00650066"]

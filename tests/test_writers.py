@@ -159,7 +159,7 @@ def test_write_outputs_and_format_names(tmp_path, sample):
         parse_formats("json,docx")
     with pytest.raises(ParameterError, match="no output format"):
         parse_formats(",")
-    assert set(FORMATS) == {"json", "alto", "page", "hocr", "geojson", "txt", "pdf"}
+    assert set(FORMATS) == {"json", "alto", "page", "hocr", "geojson", "txt", "pdf", "iiif"}
 
 
 @needs_schemas

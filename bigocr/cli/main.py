@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="find and read the words of one scan",
                          description="Find every word of SCAN at full resolution and read it (--no-text: boxes only).")
-    run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file")
+    run.add_argument("scan", metavar="SCAN", help="TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file, or a IIIF image's URL (info.json)")
     run.add_argument("-o", "--out", metavar="OUT", help="output folder (default: ./<stem>.bigocr/)")
     run.add_argument("--page", type=positive_int, default=1, metavar="N",
                      help="page of a multi-page TIFF or a PDF, from 1 (default: 1)")
@@ -145,9 +145,13 @@ def _parser() -> argparse.ArgumentParser:
                                        "document's pages also make OUTDIR/<stem>/text.pdf. Complete scans are "
                                        "skipped, interrupted ones resumed; a scan that fails is reported and the "
                                        "batch goes on (exit 6 at the end).")
-    batch.add_argument("scans", metavar="SCAN", nargs="*", help="scan files (TIFF, PNG, JPEG, JPEG 2000, PDF)")
+    batch.add_argument("scans", metavar="SCAN", nargs="*",
+                       help="scan files (TIFF, PNG, JPEG, JPEG 2000, PDF), IIIF image URLs or IIIF manifest URLs")
     batch.add_argument("--list", metavar="FILE", help="a file of scan paths, one per line (# comments)")
     batch.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="folder (or fsspec URL) for the outputs")
+    batch.add_argument("--base-url", metavar="URL",
+                       help="where OUTDIR will be served: the ids of --format iiif's AnnotationPages and of the "
+                            "manifest copy's references start with it (default: file URIs; relative references)")
     batch.add_argument("--in-flight", type=positive_int, default=2, metavar="N",
                        help="scans processed at once (default: 2)")
     _job_options(batch)
@@ -299,6 +303,7 @@ def _cmd_batch(args) -> int:
         max_pixels=args.max_pixels, resources=args.resources, in_flight=args.in_flight, on_failure=said,
         tiling=args.tiling, margin=args.margin, precision=args.precision, scale=args.scale, coarse=args.coarse,
         text=args.text, recognizer=args.recognizer, wait=args.wait, dpi=args.dpi, password=args.password,
+        base_url=args.base_url,
     )
     failed = [it for it in items if it.state == "failed"]
     unfinished = [it for it in items if it.state == "unfinished"]

@@ -24,12 +24,13 @@ from bigocr.engine.job import open_job
 from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup
 from bigocr.engine.stages import execute
-from bigocr.errors import BigOCRError, OutputError, ParameterError, SchedulerLost
+from bigocr.errors import BigOCRError, OutputError, ParameterError, ScanError, SchedulerLost
 from bigocr.outdir import OutDir
+from bigocr.tiler.iiif import fetch_json, is_manifest, is_url, manifest_canvases, open_iiif
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, count_pages
 from bigocr.writers import parse_formats
 
-__all__ = ["BatchItem", "BatchItems", "run_batch", "write_documents", "read_list", "out_names", "format_table", "IN_FLIGHT"]
+__all__ = ["BatchItem", "BatchItems", "run_batch", "write_documents", "write_manifest", "read_list", "out_names", "format_table", "IN_FLIGHT"]
 
 log = logging.getLogger("bigocr")
 
@@ -57,6 +58,7 @@ class BatchItem:
     tiles_run: int | None = None
     seconds: float | None = None
     error: str | None = None
+    canvas: dict | None = None  # the manifest's canvas this item reads (a IIIF manifest's), else None
 
 
 def _naming(scan: str, message: str) -> str:
@@ -84,14 +86,31 @@ def read_list(path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _stem(source: str) -> str:
+    """A scan's name for its folder: a file's stem; for a URL, its last path segment that is not
+    ``info.json`` or ``manifest(.json)`` (a IIIF image's identifier, a manifest's book)."""
+    if "://" not in source:
+        return Path(source).stem or "scan"
+    from urllib.parse import unquote, urlsplit
+
+    parts = [unquote(p) for p in urlsplit(source).path.split("/") if p]
+    parts = [p for p in parts if p.lower() not in ("info.json", "manifest.json", "manifest")]
+    name = Path(parts[-1]).stem if parts else urlsplit(source).hostname or "iiif"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "iiif"
+
+
 def out_names(sources: list[str]) -> list[str]:
     """One folder name per scan: its stem, plus a short hash of its path where stems collide."""
-    stems = [Path(s).stem or "scan" for s in sources]
+    stems = [_stem(s) for s in sources]
     counts = {}
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
-    return [stem if counts[stem] == 1 else f"{stem}-{hashlib.sha1(str(Path(src).resolve()).encode()).hexdigest()[:8]}"
+    return [stem if counts[stem] == 1 else f"{stem}-{hashlib.sha1(_identity(src).encode()).hexdigest()[:8]}"
             for stem, src in zip(stems, sources)]
+
+
+def _identity(source: str) -> str:
+    return source if "://" in source else str(Path(source).resolve())
 
 
 def format_table(items: list[BatchItem]) -> str:
@@ -110,19 +129,15 @@ def format_table(items: list[BatchItem]) -> str:
     return "\n".join(lines)
 
 
-def write_documents(items: list[BatchItem], results: dict, password: str | None = None) -> None:
-    """``<stem>/text.pdf`` for each scan of several pages whose every page finished: the whole document
-    searchable (a PDF's own pages with the text layers added, a TIFF's pages in order).  A scan with a page
-    not finished gets no document (one warning says why), never one with pages missing."""
+def write_documents(documents: dict, results: dict, password: str | None = None) -> None:
+    """``<stem>/text.pdf`` for each scan of several pages (``documents``: ``(scan, its folder) -> its
+    items``) whose every page finished: the whole document searchable (a PDF's own pages with the text layers
+    added, a TIFF's pages in order).  A scan with a page not finished gets no document (one warning says
+    why), never one with pages missing."""
     from bigocr.writers.pdf import document_pdf
 
-    scans: dict[str, list[BatchItem]] = {}
-    for item in items:
-        scans.setdefault(item.scan, []).append(item)
-    for scan, pages in scans.items():
-        if len(pages) < 2:
-            continue  # one page: its own text.pdf is the document
-        folder = OutDir(pages[0].out.rsplit("/", 1)[0])
+    for (scan, where), pages in documents.items():
+        folder = OutDir(where)
         missing = [str(it.page) for it in pages if it.state not in ("done", "resumed", "complete")
                    or (scan, it.page - 1) not in results]
         if missing:
@@ -134,20 +149,59 @@ def write_documents(items: list[BatchItem], results: dict, password: str | None 
             if folder.exists("text.pdf") and folder.foreign(["text.pdf"]):
                 raise OutputError(f"{folder.shown('text.pdf')}: exists and bigocr did not write it (or it changed "
                                   "since); bigocr never replaces it: move it away")
-            data = document_pdf(scan, {it.page - 1: results[(scan, it.page - 1)] for it in pages}, password)
+            page_pdfs = [OutDir(it.out).read_bytes("text.pdf") for it in pages]
+            data = document_pdf(scan, {it.page - 1: results[(scan, it.page - 1)] for it in pages}, password,
+                                page_pdfs)
             folder.write_bytes("text.pdf", data)
             log.info("%s: wrote %s (%d pages)", scan, folder.shown("text.pdf"), len(pages))
-        except BigOCRError as exc:
-            log.warning("%s", exc)
+        except Exception as exc:  # one document not written: said, the batch's table and batch.json still come
+            message = str(exc) if isinstance(exc, BigOCRError) else f"{folder.shown('text.pdf')}: not written: {exc}"
+            log.warning("%s", message)
             for it in pages:
-                it.error = str(exc)
+                it.error = message
+
+
+def write_manifest(source: str, folder: str, doc: dict, items: list[BatchItem], base_url: str | None) -> None:
+    """``<stem>/manifest.json``: a copy of the manifest whose canvases point at their AnnotationPages (v3
+    ``annotations``, v2 ``otherContent``), at ``--base-url`` or relative to the copy; written when every
+    canvas finished (else one warning says which did not)."""
+    import copy
+
+    out = OutDir(folder)
+    missing = [str(it.page) for it in items if it.state not in ("done", "resumed", "complete")]
+    if missing:
+        log.warning("%s: %s not written: canvas%s %s not finished", source, out.shown("manifest.json"),
+                    "es" if len(missing) > 1 else "", ", ".join(missing))
+        return
+    doc = copy.deepcopy(doc)
+    pages = {it.canvas["id"]: it.canvas.get("annotation_page") or f"canvas-{it.page:04d}/annotations.json"
+             for it in items}
+    if doc.get("type") == "Manifest":
+        for canvas in doc.get("items") or []:
+            if isinstance(canvas, dict) and canvas.get("id") in pages:
+                refs = [a for a in canvas.get("annotations") or [] if a.get("id") != pages[canvas["id"]]]
+                canvas["annotations"] = refs + [{"id": pages[canvas["id"]], "type": "AnnotationPage"}]
+    else:
+        for sequence in doc.get("sequences") or []:
+            for canvas in sequence.get("canvases") or []:
+                if isinstance(canvas, dict) and canvas.get("@id") in pages:
+                    refs = [a for a in canvas.get("otherContent") or [] if a.get("@id") != pages[canvas["@id"]]]
+                    canvas["otherContent"] = refs + [{"@id": pages[canvas["@id"]], "@type": "sc:AnnotationList"}]
+    try:
+        if out.exists("manifest.json") and out.foreign(["manifest.json"]):
+            raise OutputError(f"{out.shown('manifest.json')}: exists and bigocr did not write it (or it changed "
+                              "since); bigocr never replaces it: move it away")
+        out.write_bytes("manifest.json", (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode())
+        log.info("%s: wrote %s (%d canvases)", source, out.shown("manifest.json"), len(items))
+    except BigOCRError as exc:
+        log.warning("%s", exc)
 
 
 def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, threads: int | None = None,
               force: bool = False, progress: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
               formats=("json",), preview: bool = False, heatmap: bool = False, in_flight: int = IN_FLIGHT,
               on_failure=None, wait: bool = False, dpi: float | None = None,
-              password: str | None = None) -> list[BatchItem]:
+              password: str | None = None, base_url: str | None = None) -> list[BatchItem]:
     """Run every page of every one of ``sources`` with ``setup``, one job (one OUT) each; see
     :func:`bigocr.detect_batch`."""
     if not sources:
@@ -169,7 +223,36 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
     # Pages first (TIFF headers only; nothing is decoded here).
     items, pages = [], []
     base = str(root.user_path).rstrip("/")
+    manifests = {}  # source -> (its folder, its document, its items), for the manifest copies
+    documents = {}  # (source, its folder) -> the items of its pages, for the documents' searchable PDFs
     for source, name in zip(sources, out_names(sources)):
+        if is_url(source):
+            try:
+                doc, canvases = None, None
+                if not source.rstrip("/").endswith("info.json"):  # a manifest, or an image's base URI
+                    try:
+                        doc = fetch_json(source, "manifest")
+                    except ScanError:  # not JSON: an image's base URI, opened as one below
+                        doc = None
+                    canvases = manifest_canvases(doc, source) if doc is not None and is_manifest(doc) else None
+            except BigOCRError as exc:
+                items.append(BatchItem(source, 1, f"{base}/{name}", state="failed", error=_naming(source, str(exc))))
+                report_failure(items[-1])
+                continue
+            if canvases is None:  # one image
+                items.append(BatchItem(source, 1, f"{base}/{name}"))
+                pages.append((items[-1], 0))
+                continue
+            own = []
+            for k, canvas in enumerate(canvases, 1):
+                folder = f"{name}/canvas-{k:04d}"
+                if base_url:
+                    canvas = {**canvas, "annotation_page": f"{base_url.rstrip('/')}/{folder}/annotations.json"}
+                items.append(BatchItem(f"{canvas.pop('image')}/info.json", k, f"{base}/{folder}", canvas=canvas))
+                pages.append((items[-1], 0))
+                own.append(items[-1])
+            manifests[source] = (f"{base}/{name}", doc, own)
+            continue
         try:
             count = count_pages(source, max_pixels=max_pixels, password=password)
         except BigOCRError as exc:
@@ -180,6 +263,8 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
             sub = name if count == 1 else f"{name}/page-{page + 1:04d}"
             items.append(BatchItem(source, page + 1, f"{base}/{sub}"))
             pages.append((items[-1], page))
+            if count > 1:
+                documents.setdefault((source, f"{base}/{name}"), []).append(items[-1])
 
     lock = threading.Lock()
     results = {}  # (scan, page) -> Result, for the documents' searchable PDFs
@@ -204,7 +289,9 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
                 return
             try:
                 with contextlib.ExitStack() as hold:
-                    job = open_job(item.scan, params=params, detector_info=(model, run_device), out=item.out,
+                    scan = (open_iiif(item.scan, max_pixels=max_pixels, canvas=item.canvas) if item.canvas is not None
+                            else None)
+                    job = open_job(item.scan, scan=scan, params=params, detector_info=(model, run_device), out=item.out,
                                    force=force, max_pixels=max_pixels, page=page, formats=formats, preview=preview,
                                    heatmap=heatmap, read=reader is not None, hold=hold, wait=wait, dpi=dpi,
                                    password=password)
@@ -243,7 +330,10 @@ def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, thre
             items = BatchItems(items, runner.watch.report())
 
     if "pdf" in formats:
-        write_documents(items, results, password)
+        write_documents(documents, results, password)
+    if "iiif" in formats:
+        for source, (folder, doc, own) in manifests.items():
+            write_manifest(source, folder, doc, own, base_url)
     try:
         root.write_bytes(SUMMARY, (json.dumps([asdict(it) for it in items], indent=1) + "\n").encode(), record=False)
     except (OSError, BigOCRError) as exc:

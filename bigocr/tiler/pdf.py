@@ -138,7 +138,7 @@ def _open_pikepdf(path: str, password):
             raise ScanError(f"{path}: the PDF is encrypted: it needs a password (--password)") from None
         raise ScanError(f"{path}: the PDF is encrypted and the password given does not open it") from None
     except pikepdf.PdfError as exc:
-        why = (str(exc).splitlines()[0] if str(exc) else "damaged").replace(f"{path}: ", "")
+        why = _first_line(exc, path)
         raise ScanError(f"{path}: not a valid PDF, and it cannot be repaired ({why})") from None
     except OSError as exc:
         raise ScanError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -178,10 +178,38 @@ def _javascript(pdf) -> str | None:
     return None
 
 
+#: pdfium documents kept open per process (every use, and every close, under the lock: pdfium is not
+#: thread-safe), most recently used last.
+OPEN_DOCUMENTS = 4
+_DOCUMENTS: dict = {}
+#: Files whose structure was checked (path, size, time, password) -> page count: a book's pages are checked once.
+_CHECKED: dict = {}
+
+
+def _pdfium_document(path: str, password):
+    """The pdfium document of ``path``, opened once per process; call under ``_PDFIUM``."""
+    import pypdfium2 as pdfium
+
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns, password)
+    if key in _DOCUMENTS:
+        _DOCUMENTS[key] = _DOCUMENTS.pop(key)
+        return _DOCUMENTS[key]
+    try:
+        doc = pdfium.PdfDocument(path, password=password)
+    except pdfium.PdfiumError as exc:
+        raise _pdfium_error(path, exc, password) from None
+    _DOCUMENTS[key] = doc
+    while len(_DOCUMENTS) > OPEN_DOCUMENTS:
+        _DOCUMENTS.pop(next(iter(_DOCUMENTS))).close()
+    return doc
+
+
 def pdf_pages(path, password: str | None = None) -> int:
     """Pages of a PDF (its structure checked as :func:`open_pdf_page` does)."""
+    path = str(path)
     with _PDFIUM:
-        pdf = _checked(str(path), password)
+        pdf = _checked(path, password)
         try:
             return len(pdf.pages)
         finally:
@@ -189,19 +217,32 @@ def pdf_pages(path, password: str | None = None) -> int:
 
 
 def _checked(path: str, password):
-    """The PDF opened by pikepdf, refused when it holds JavaScript or no page."""
+    """The PDF opened by pikepdf, refused when it holds JavaScript or no page (checked once per file)."""
+    import pikepdf
+
     pdf = _open_pikepdf(path, password)
     try:
-        where = _javascript(pdf)
-        if where is not None:
-            raise ScanError(f"{path}: the PDF holds JavaScript ({where}); bigocr never runs scripts and does not "
-                            "read files that hold them: save the pages without the scripts first")
-        if len(pdf.pages) == 0:
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, password)
+        if key not in _CHECKED:
+            where = _javascript(pdf)
+            if where is not None:
+                raise ScanError(f"{path}: the PDF holds JavaScript ({where}); bigocr never runs scripts and does "
+                                "not read files that hold them: save the pages without the scripts first")
+            _CHECKED[key] = len(pdf.pages)
+        if _CHECKED[key] == 0:
             raise ScanError(f"{path}: the PDF holds no pages")
+    except pikepdf.PdfError as exc:
+        pdf.close()
+        raise ScanError(f"{path}: damaged PDF structure ({_first_line(exc, path)})") from None
     except BaseException:
         pdf.close()
         raise
     return pdf
+
+
+def _first_line(exc, path: str) -> str:
+    return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).replace(f"{path}: ", "")
 
 
 class PdfPage(FileSource):
@@ -224,7 +265,7 @@ class PdfPage(FileSource):
     def __init__(self, path: str, page: int, pages: int, mode: str, height: int, width: int,
                  dpi: tuple[float, float], to_pdf: np.ndarray, geometry: dict, *, password: str | None = None,
                  stored: tuple[int, int] = (0, 0), orientation: int = 1, stream: bool = False,
-                 render_scale: float = 1.0, channels: int = 3):
+                 channels: int = 3):
         self.path = path
         self.page = page
         self.pages = pages
@@ -239,7 +280,6 @@ class PdfPage(FileSource):
         self._stored = stored  # (height, width) of the image as stored
         self._orientation = orientation
         self._stream = stream  # a JPEG libvips decodes as a stream
-        self._render_scale = render_scale
         self._channels = channels
         self._array = None  # decoded pixels as stored (image) or as shown (render), when held in memory
         self._cache = None  # a zarr store with the same, once made
@@ -350,7 +390,7 @@ class PdfPage(FileSource):
         """``(y0, pixels)`` bands of :data:`BAND` rows covering the stored image (or the rendered page)."""
         if self.mode == "render":
             for y0 in range(0, self.height, BAND):
-                yield y0, self._render(y0, min(self.height, y0 + BAND), 0, self.width, rgb=False)
+                yield y0, self._render(y0, min(self.height, y0 + BAND), 0, self.width)
         elif self._stream:
             yield from _vips_bands(self._jpeg_bytes(), self._stored, self._channels, self.path)
         else:
@@ -365,61 +405,58 @@ class PdfPage(FileSource):
 
             image = pyvips.Image.new_from_buffer(self._jpeg_bytes(), "", access="sequential", fail=True)
             return _vips_pixels(image.crop(x0, y0, x1 - x0, y1 - y0), self.path)
-        from bigocr.tiler.files import shared_reader
+        return np.ascontiguousarray(self._decode_whole()[y0:y1, x0:x1])  # no second copy kept for the cache fill
 
-        whole = shared_reader(("pdf-image", self.path, self.page), self._decode_whole)
-        return whole[y0:y1, x0:x1]
-
-    def _document(self):
-        import pypdfium2 as pdfium
-
-        def opener():
-            return pdfium.PdfDocument(self.path, password=self.password)
-
-        from bigocr.tiler.files import shared_reader
-
-        with _PDFIUM:
-            return shared_reader(("pdfium", self.path), opener)
-
-    def _image_object(self):
+    def _with_image(self, use):
+        """``use(image object)`` for the page's one image, under the lock, the page closed after."""
         import pypdfium2.raw as raw
 
-        page = self._document()[self.page]
-        images = [o for o in page.get_objects() if o.type == raw.FPDF_PAGEOBJ_IMAGE]
-        return page, images[0]
+        with _PDFIUM:
+            page = _pdfium_document(self.path, self.password)[self.page]
+            try:
+                images = [o for o in page.get_objects() if o.type == raw.FPDF_PAGEOBJ_IMAGE]
+                return use(images[0])
+            finally:
+                page.close()
 
     def _jpeg_bytes(self) -> bytes:
-        with _PDFIUM:
-            _, image = self._image_object()
-            return bytes(image.get_data(decode_simple=False))
+        return self._with_image(lambda image: bytes(image.get_data(decode_simple=False)))
 
     def _decode_whole(self) -> np.ndarray:
         """The stored image decoded by pdfium, ``(h, w, channels)`` uint8 (RGB or gray)."""
-        with _PDFIUM:
+        def decode(image):
+            bitmap = image.get_bitmap(render=False)
             try:
-                _, image = self._image_object()
-                bitmap = image.get_bitmap(render=False)
-                pixels = np.array(bitmap.to_numpy(), copy=True)
-                fmt = bitmap.format
-            except Exception as exc:
-                raise ScanError(f"{self.name}: cannot decode the page's image: {exc}") from None
+                return np.array(bitmap.to_numpy(), copy=True), bitmap.format
+            finally:
+                bitmap.close()
+
+        try:
+            pixels, fmt = self._with_image(decode)
+        except ScanError:
+            raise
+        except Exception as exc:
+            raise ScanError(f"{self.name}: cannot decode the page's image: {exc}") from None
         return _as_stored(pixels, fmt, self._stored, self._channels, self.name)
 
-    def _render(self, y0, y1, x0, x1, rgb: bool = True) -> np.ndarray:
-        """Render the page's window ``[y0, y1) x [x0, x1)`` at the page's dpi, on white."""
+    def _render(self, y0, y1, x0, x1) -> np.ndarray:
+        """Render the page's window ``[y0, y1) x [x0, x1)`` at the page's dpi, on white, as RGB."""
         import pypdfium2 as pdfium
         import pypdfium2.raw as raw
 
         with _PDFIUM:
-            page = self._document()[self.page]
+            page = _pdfium_document(self.path, self.password)[self.page]
             bitmap = pdfium.PdfBitmap.new_native(x1 - x0, y1 - y0, raw.FPDFBitmap_BGR)
             try:
                 raw.FPDFBitmap_FillRect(bitmap, 0, 0, x1 - x0, y1 - y0, 0xFFFFFFFF)
                 raw.FPDF_RenderPageBitmap(bitmap, page, -x0, -y0, self.width, self.height, 0,
                                           raw.FPDF_ANNOT | raw.FPDF_PRINTING)
                 pixels = np.array(bitmap.to_numpy()[..., ::-1], copy=True)  # BGR to RGB
+            except Exception as exc:
+                raise ScanError(f"{self.name}: cannot render the page: {exc}") from None
             finally:
                 bitmap.close()
+                page.close()
         return pixels
 
 
@@ -509,6 +546,7 @@ def open_pdf_page(path, page: int = 0, *, max_pixels: int, dpi: float | None = N
         Not a PDF, damaged beyond repair, encrypted (without the password), holding JavaScript, no such page,
         a page of zero or absurd size, or more pixels than ``max_pixels``.
     """
+    import pikepdf
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
@@ -522,19 +560,26 @@ def open_pdf_page(path, page: int = 0, *, max_pixels: int, dpi: float | None = N
             pages = len(pdf.pages)
             check_page(path, page, pages)
             pike_page = pdf.pages[page]
-            user_unit = float(pike_page.obj.get("/UserUnit", 1) or 1)
+            unit = pike_page.obj.get("/UserUnit", 1)
+            try:
+                user_unit = float(unit or 1)
+            except (TypeError, ValueError):
+                user_unit = float("nan")
             if not (math.isfinite(user_unit) and 0 < user_unit <= 75000):
-                raise ScanError(f"{path}: page {page + 1} has an invalid /UserUnit {user_unit!r}")
+                raise ScanError(f"{path}: page {page + 1} has an invalid /UserUnit {unit!r}")
             image_dict = _image_dict(pike_page)
+        except pikepdf.PdfError as exc:
+            raise ScanError(f"{path}: page {page + 1}: damaged PDF structure ({_first_line(exc, path)})") from None
         finally:
             pdf.close()
-        try:
-            doc = pdfium.PdfDocument(path, password=password)
-        except pdfium.PdfiumError as exc:
-            raise _pdfium_error(path, exc, password) from None
+        doc = _pdfium_document(path, password)
         try:
             p = doc[page]
-            box = tuple(float(v) for v in p.get_cropbox())
+        except pdfium.PdfiumError as exc:
+            raise ScanError(f"{path}: page {page + 1} cannot be loaded ({exc})") from None
+        try:
+            # the crop box clipped to the media box, inherited ones included: what pdfium renders
+            box = tuple(float(v) for v in p.get_bbox())
             rotate = int(p.get_rotation()) % 360
             display_w, display_h = (box[2] - box[0], box[3] - box[1])
             if rotate in (90, 270):
@@ -564,9 +609,11 @@ def open_pdf_page(path, page: int = 0, *, max_pixels: int, dpi: float | None = N
                 to_display = np.diag([1 / scale, 1 / scale, 1.0])  # pixels -> PDF units as displayed
                 to_pdf = (np.linalg.inv(display) @ to_display)[:2]
                 opened = PdfPage(path, page, pages, "render", height, width, (render_dpi, render_dpi), to_pdf,
-                                 {**geometry, "mode": "render"}, password=password, render_scale=scale)
+                                 {**geometry, "mode": "render"}, password=password)
+        except pdfium.PdfiumError as exc:
+            raise ScanError(f"{path}: page {page + 1} cannot be read ({exc})") from None
         finally:
-            doc.close()
+            p.close()
     if opened._decoded_bytes() <= IN_MEMORY_BYTES:
         opened.load()
     return opened

@@ -385,7 +385,8 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0, dp
     Parameters
     ----------
     source : str, Path or ndarray
-        A TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file, or an array of shape
+        A TIFF/BigTIFF, PNG, JPEG, JPEG 2000 or PDF file, a IIIF image's URL (its ``info.json`` or base
+        URI: :mod:`bigocr.tiler.iiif`), or an array of shape
         ``(H, W)`` or ``(H, W, C)`` with C in {1, 2, 3, 4} (gray, gray+alpha, RGB, RGBA).
     max_pixels : int
         Largest accepted ``H * W``, checked against the header before any pixel is decoded.
@@ -399,7 +400,7 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0, dp
 
     Returns
     -------
-    Scan, or :class:`bigocr.tiler.pdf.PdfPage` for a PDF
+    Scan, or :class:`bigocr.tiler.pdf.PdfPage` for a PDF, :class:`bigocr.tiler.iiif.IiifImage` for a URL
 
     Notes
     -----
@@ -418,6 +419,11 @@ def open_scan(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, page: int = 0, dp
     if isinstance(source, np.ndarray):
         check_page("<array>", page, 1)
         return _open_array(source, max_pixels)
+    if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+        from bigocr.tiler.iiif import open_iiif
+
+        check_page(source, page, 1)
+        return open_iiif(source, max_pixels=max_pixels)
     if not isinstance(source, (str, os.PathLike)):
         raise ScanError(f"a scan must be a path or a numpy array, got {type(source).__name__}")
     path = Path(source)

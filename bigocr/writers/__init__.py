@@ -1,4 +1,5 @@
-"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON, plain text and searchable PDF.
+"""Output writers: words.json, ALTO 4, PAGE 2019, hOCR 1.2, GeoJSON, plain text, searchable PDF and IIIF
+annotations.
 
 Every writer takes a finished :class:`bigocr.document.Result` (words in reading
 order, with their lines and blocks) and returns the file's bytes; XML and HTML
@@ -24,6 +25,7 @@ FORMATS = {
     "geojson": "words.geojson",
     "txt": "text.txt",
     "pdf": "text.pdf",
+    "iiif": "annotations.json",
 }
 
 
@@ -61,7 +63,7 @@ def render(result, fmt: str, scan=None) -> bytes:
     result : bigocr.Result
         A finished run: ``words`` (boxes ``(4, 2)`` float32, ``(x, y)`` scan
         pixels) and ``layout`` (their lines and blocks, in reading order).
-    fmt : {"json", "alto", "page", "hocr", "geojson", "txt", "pdf"}
+    fmt : {"json", "alto", "page", "hocr", "geojson", "txt", "pdf", "iiif"}
     scan : ScanSource, optional
         The scan itself, for ``"pdf"`` (its page image is embedded; reopened from ``result.scan`` if not given).
 
@@ -78,6 +80,10 @@ def render(result, fmt: str, scan=None) -> bytes:
         from bigocr.writers.pdf import pdf_bytes
 
         return pdf_bytes(result, scan)
+    if fmt == "iiif":
+        from bigocr.writers.iiif import annotation_page
+
+        return annotation_page(result)
     if fmt == "alto":
         from bigocr.writers.alto import alto_bytes as make
     elif fmt == "page":

@@ -39,7 +39,7 @@ import numpy as np
 
 from bigocr.errors import OutputError
 
-__all__ = ["pdf_bytes", "document_pdf", "text_only_pdf", "add_text_layers", "text_layer", "MAX_PAGE_UNITS"]
+__all__ = ["pdf_bytes", "document_pdf", "text_only_pdf", "add_text_layers", "srgb_v2_profile", "MAX_PAGE_UNITS"]
 
 #: The largest page side in PDF units (200 in); larger pages are written with a /UserUnit.
 MAX_PAGE_UNITS = 14400
@@ -89,7 +89,7 @@ def _num(v: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def text_layer(result, to_pdf: np.ndarray, codes: _Codes, font: str = FONT_NAME) -> bytes:
+def _text_layer(result, to_pdf: np.ndarray, codes: _Codes, font: str = FONT_NAME) -> bytes:
     """The content stream that shows ``result``'s words invisibly on their boxes.
 
     Parameters
@@ -113,20 +113,17 @@ def text_layer(result, to_pdf: np.ndarray, codes: _Codes, font: str = FONT_NAME)
     for line in result.layout.lines:
         words = [result.words[i] for i in line.words if result.words[i].text.strip()]
         frames = [_frame(np.asarray(word.box, float) @ m[:, :2].T + m[:, 2]) for word in words]
-        for word, frame in zip(words, frames):
-            if frame is not None:
-                text = word.text.strip()
-                origin, along, up = frame
-                show(origin - DESCENT / 1000.0 * up, along, up, len(text), codes.encode(text))
-        for k in range(len(words) - 1):  # the space between two words spans the gap
-            if frames[k] is None or frames[k + 1] is None:
+        for k, (word, frame) in enumerate(zip(words, frames)):
+            if frame is None:
                 continue
-            origin, along, up = frames[k]
-            length = float(np.linalg.norm(along))
-            direction = along / length
-            gap = float((frames[k + 1][0] - (origin + along)) @ direction)
-            width = max(gap, 1e-3 * float(np.linalg.norm(up)))
-            show(origin + along - DESCENT / 1000.0 * up, direction * width, up, 1, "0020")
+            text = word.text.strip()
+            origin, along, up = frame
+            show(origin - DESCENT / 1000.0 * up, along, up, len(text), codes.encode(text))
+            if k + 1 < len(words) and frames[k + 1] is not None:  # the space to the next word spans the gap
+                direction = along / float(np.linalg.norm(along))
+                gap = float((frames[k + 1][0] - (origin + along)) @ direction)
+                width = max(gap, 1e-3 * float(np.linalg.norm(up)))
+                show(origin + along - DESCENT / 1000.0 * up, direction * width, up, 1, "0020")
     ops += ["ET", "Q", ""]
     return "\n".join(ops).encode()
 
@@ -214,7 +211,7 @@ def _add_layer(pdf, page, result, to_pdf, font, codes: _Codes) -> None:
     while name in fonts and fonts[name].objgen != font.objgen:
         name, k = f"{FONT_NAME}{k}", k + 1
     fonts[name] = font
-    layer = text_layer(result, to_pdf, codes, name)
+    layer = _text_layer(result, to_pdf, codes, name)
     page.contents_coalesce()
     page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
     page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + layer))
@@ -280,21 +277,89 @@ def _models(model) -> list[tuple[str, str]]:
     return found
 
 
+def _s15(v: float) -> bytes:
+    return int(round(v * 65536)).to_bytes(4, "big", signed=True)
+
+
+def srgb_v2_profile() -> bytes:
+    """An ICC version 2.1 sRGB display profile (matrix and tone curves: IEC 61966-2-1's primaries adapted to
+    D50, its tone curve as 1024 entries), for the PDF/A output intent.
+
+    Written here because the library at hand cannot: Pillow's LittleCMS writes sRGB as ICC 4.4, newer than
+    the ICC.1:2004-10 (4.2) that PDF 1.7 and so PDF/A-2 know; no version-2 profile ships with a PyPI package
+    bigocr depends on.  ``tests/test_pdf.py`` checks LittleCMS reads it as sRGB (colours within one level).
+    """
+    import struct
+
+    def tag(kind: bytes, body: bytes) -> bytes:
+        data = kind + bytes(4) + body
+        return data + bytes(-len(data) % 4)
+
+    name = b"sRGB IEC61966-2.1 (bigocr, ICC v2)"
+    # textDescriptionType: ASCII count and text, then empty Unicode (language, count) and ScriptCode parts
+    desc = tag(b"desc", struct.pack(">I", len(name) + 1) + name + b"\0" + bytes(8) + bytes(3) + bytes(67))
+    cprt = tag(b"text", b"No copyright, use freely\0")
+    xyz = {b"wtpt": (0.9642, 1.0, 0.8249), b"rXYZ": (0.4361, 0.2225, 0.0139), b"gXYZ": (0.3851, 0.7169, 0.0971),
+           b"bXYZ": (0.1431, 0.0606, 0.7141)}
+    xs = np.linspace(0.0, 1.0, 1024)
+    curve = np.where(xs <= 0.04045, xs / 12.92, ((xs + 0.055) / 1.055) ** 2.4)
+    trc = tag(b"curv", struct.pack(">I", 1024) + np.round(curve * 65535).astype(">u2").tobytes())
+    tags = [(b"desc", desc), (b"cprt", cprt)] + [(k, tag(b"XYZ ", b"".join(_s15(c) for c in v))) for k, v in xyz.items()]
+    tags += [(b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body, placed = [], b"", {}
+    for sig, data in tags:
+        if data not in placed:  # the three curves share one copy
+            placed[data] = offset + len(body)
+            body += data
+        table.append(sig + struct.pack(">II", placed[data], len(data)))
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + bytes(4) + bytes(4) + bytes(8) + bytes(8)
+              + struct.pack(">I", 0) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(4))
+    header += bytes(128 - len(header))
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + body
+
+
 def _srgb_intent(pdf):
     import pikepdf
-    from PIL import ImageCms
 
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = srgb_v2_profile()
     icc = pikepdf.Stream(pdf, zlib.compress(profile), Filter=pikepdf.Name.FlateDecode, N=3)
     return pikepdf.Dictionary(Type=pikepdf.Name.OutputIntent, S=pikepdf.Name.GTS_PDFA1,
                               OutputConditionIdentifier=pikepdf.String("sRGB IEC61966-2.1"),
                               Info=pikepdf.String("sRGB IEC61966-2.1"), DestOutputProfile=icc)
 
 
-def _save(pdf) -> bytes:
+def _save(pdf, encryption=False) -> bytes:
+    """The PDF's bytes; ``encryption``: False (none), True (the source's own, kept) or a pikepdf.Encryption."""
     out = io.BytesIO()
-    pdf.save(out, fix_metadata_version=False, deterministic_id=False)
+    pdf.save(out, fix_metadata_version=False, deterministic_id=False, encryption=encryption)
     return out.getvalue()
+
+
+def _encryption_like(source, password):
+    """An encryption for a new file made from ``source``'s pages that opens with the same password and allows
+    what ``source`` allows (its owner password is not known: a new one, random); False when unencrypted."""
+    import secrets
+
+    import pikepdf
+
+    if not source.is_encrypted:
+        return False
+    return pikepdf.Encryption(user=password or "", owner=secrets.token_hex(16), R=6, allow=source.allow)
+
+
+def _keep_document_info(source, pdf) -> None:
+    """The user's document information, XMP, language and output intents, onto a new file of its pages."""
+    def foreign(value):  # copy_foreign takes indirect objects: the source (never saved) lends one
+        return pdf.copy_foreign(value if value.is_indirect else source.make_indirect(value))
+
+    for key, value in source.docinfo.items():
+        pdf.docinfo[key] = foreign(value)
+    for key in ("/Metadata", "/Lang", "/OutputIntents", "/ViewerPreferences"):
+        if key in source.Root:
+            pdf.Root[key] = foreign(source.Root[key])
 
 
 # --- pages ---------------------------------------------------------------------------------------------
@@ -329,10 +394,23 @@ def _passthrough(scan) -> bool:
         return False
     from bigocr.tiler.header import read_header
 
+    if head.startswith(b"\xff\xd8\xff") and _jpeg_components(head) not in (1, 3):
+        return False  # a CMYK JPEG: PDF/A's sRGB output intent cannot hold it; written as RGB Flate instead
     try:
         return read_header(head).orientation in (None, 1)
     except ValueError:
         return False
+
+
+def _jpeg_components(head: bytes) -> int | None:
+    """Colour components of a JPEG, from its frame header (SOF0..SOF15 but DHT, JPG, DAC)."""
+    i = 2
+    while i + 4 <= len(head) and head[i] == 0xFF:
+        marker, length = head[i + 1], int.from_bytes(head[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return head[i + 9] if i + 9 < len(head) else None
+        i += 2 + length
+    return None
 
 
 def _image_page_pdf(scan, result):
@@ -394,8 +472,29 @@ def _source_pdf(path: str, password):
         raise OutputError(f"{path}: cannot reopen the PDF to add its text layer: {exc}") from None
 
 
+def _writing(what: str):
+    """pikepdf's errors while a PDF is put together, as an OutputError naming ``what``."""
+    import contextlib
+
+    import pikepdf
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except (pikepdf.PdfError, pikepdf.ForeignObjectError, OSError, ValueError) as exc:
+            raise OutputError(f"{what}: cannot write the searchable PDF: {str(exc).splitlines()[0] if str(exc) else exc}"
+                              ) from None
+
+    return guard()
+
+
 def pdf_bytes(result, scan=None) -> bytes:
     """``text.pdf`` of one scan: its page (a PDF's own page, or the scan's image) with the text layer.
+
+    A PDF of one page is the user's file with the text layer added (forms, outline, structure, metadata and
+    encryption as they were); one page of a longer PDF is that page alone, with the document's information,
+    XMP, language and output intents, encrypted as the source was (same user password) where it was.
 
     Parameters
     ----------
@@ -409,42 +508,50 @@ def pdf_bytes(result, scan=None) -> bytes:
         from bigocr.tiler.scan import open_scan
 
         scan = open_scan(result.scan["path"], page=result.scan.get("page") or 0)
-    codes = _Codes()
     pdf_info = result.scan.get("pdf")
-    if pdf_info is not None:
-        source = _source_pdf(scan.path, getattr(scan, "password", None))
-        pdf = pikepdf.new()
-        pdf.pages.append(source.pages[scan.page])
+    password = getattr(scan, "password", None)
+    with _writing(scan.name):
+        if pdf_info is not None and getattr(scan, "pages", 1) == 1:
+            return add_text_layers(scan.path, {0: result}, password)
+        codes = _Codes()
+        if pdf_info is not None:
+            source = _source_pdf(scan.path, password)
+            try:
+                pdf = pikepdf.new()
+                pdf.pages.append(source.pages[scan.page])
+                _keep_document_info(source, pdf)
+                font = _font(pdf, codes)
+                _add_layer(pdf, pdf.pages[0], result, np.asarray(pdf_info["to_pdf"]).reshape(2, 3), font, codes)
+                _finish_font(font, codes)
+                _metadata(pdf, [result], own=False)
+                return _save(pdf, _encryption_like(source, password))
+            finally:
+                source.close()
+        pdf, to_pdf = _image_page_pdf(scan, result)
         font = _font(pdf, codes)
-        _add_layer(pdf, pdf.pages[0], result, np.asarray(pdf_info["to_pdf"]).reshape(2, 3), font, codes)
+        _add_layer(pdf, pdf.pages[0], result, to_pdf, font, codes)
         _finish_font(font, codes)
-        _metadata(pdf, [result], own=False)
-        data = _save(pdf)
-        source.close()
-        return data
-    pdf, to_pdf = _image_page_pdf(scan, result)
-    font = _font(pdf, codes)
-    _add_layer(pdf, pdf.pages[0], result, to_pdf, font, codes)
-    _finish_font(font, codes)
-    pdf.Root.OutputIntents = pikepdf.Array([_srgb_intent(pdf)])
-    _metadata(pdf, [result], own=True)
-    return _save(pdf)
+        pdf.Root.OutputIntents = pikepdf.Array([_srgb_intent(pdf)])
+        _metadata(pdf, [result], own=True)
+        return _save(pdf)
 
 
 def add_text_layers(path: str, results: dict, password: str | None = None) -> bytes:
     """The whole PDF at ``path`` with a text layer on each page in ``results`` (0-based page -> Result);
-    every other page, and the document's outline, metadata and forms, as they were."""
+    every other page, and the document's outline, forms, structure, metadata and encryption, as they were."""
     codes = _Codes()
-    pdf = _source_pdf(path, password)
-    font = _font(pdf, codes)
-    for index, result in sorted(results.items()):
-        info = result.scan.get("pdf") or {}
-        _add_layer(pdf, pdf.pages[index], result, np.asarray(info["to_pdf"]).reshape(2, 3), font, codes)
-    _finish_font(font, codes)
-    _metadata(pdf, list(results.values()), own=False)
-    data = _save(pdf)
-    pdf.close()
-    return data
+    with _writing(path):
+        pdf = _source_pdf(path, password)
+        try:
+            font = _font(pdf, codes)
+            for index, result in sorted(results.items()):
+                info = result.scan.get("pdf") or {}
+                _add_layer(pdf, pdf.pages[index], result, np.asarray(info["to_pdf"]).reshape(2, 3), font, codes)
+            _finish_font(font, codes)
+            _metadata(pdf, list(results.values()), own=False)
+            return _save(pdf, encryption=pdf.is_encrypted)  # True: the source's own encryption, kept
+        finally:
+            pdf.close()
 
 
 def text_only_pdf(result, width_pt: float, height_pt: float) -> bytes:
@@ -458,7 +565,7 @@ def text_only_pdf(result, width_pt: float, height_pt: float) -> bytes:
     font = _font(pdf, codes)
     width, height = result.scan["width"], result.scan["height"]
     to_pdf = np.array([[width_pt / width, 0, 0], [0, -height_pt / height, height_pt]])
-    layer = text_layer(result, to_pdf, codes, "/F1")
+    layer = _text_layer(result, to_pdf, codes, "/F1")
     page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=pikepdf.Array([0, 0, width_pt, height_pt]),
                               Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font)),
                               Contents=pikepdf.Stream(pdf, layer))
@@ -467,9 +574,10 @@ def text_only_pdf(result, width_pt: float, height_pt: float) -> bytes:
     return _save(pdf)
 
 
-def document_pdf(source: str, results: dict, password: str | None = None) -> bytes:
+def document_pdf(source: str, results: dict, password: str | None = None, page_pdfs=()) -> bytes:
     """The searchable PDF of a whole multi-page source: a PDF with a text layer added to each of its pages
-    (:func:`add_text_layers`), or a multi-page TIFF's pages each as :func:`pdf_bytes` makes it, in order.
+    (:func:`add_text_layers`), or a multi-page TIFF's pages' own ``text.pdf`` (``page_pdfs``, their bytes in
+    page order) joined, each page as :func:`pdf_bytes` made it.
 
     Parameters
     ----------
@@ -481,19 +589,21 @@ def document_pdf(source: str, results: dict, password: str | None = None) -> byt
     import pikepdf
 
     from bigocr.tiler.pdf import is_pdf
-    from bigocr.tiler.scan import open_scan
 
-    with open(source, "rb") as fh:
-        head = fh.read(1024)
-    if is_pdf(head):
-        return add_text_layers(source, results, password)
-    pdf = pikepdf.new()
-    parts = []
-    for index, result in sorted(results.items()):
-        part = pikepdf.open(io.BytesIO(pdf_bytes(result, open_scan(source, page=index))))
-        parts.append(part)
-        pdf.pages.extend(part.pages)
-    if parts:
-        pdf.Root.OutputIntents = pdf.copy_foreign(parts[0].Root.OutputIntents)
-    _metadata(pdf, list(results.values()), own=True)
-    return _save(pdf)
+    with _writing(source):
+        with open(source, "rb") as fh:
+            head = fh.read(1024)
+        if is_pdf(head):
+            return add_text_layers(source, results, password)
+        pdf = pikepdf.new()
+        parts = [pikepdf.open(io.BytesIO(data)) for data in page_pdfs]
+        try:
+            for part in parts:
+                pdf.pages.extend(part.pages)
+            if parts and "/OutputIntents" in parts[0].Root:
+                pdf.Root.OutputIntents = pdf.copy_foreign(parts[0].Root.OutputIntents)
+            _metadata(pdf, list(results.values()), own=True)
+            return _save(pdf)
+        finally:
+            for part in parts:
+                part.close()
