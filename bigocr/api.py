@@ -36,8 +36,11 @@ log = logging.getLogger("bigocr")
 
 
 def default_out(source) -> Path:
-    """``./<stem>.bigocr/`` for a scan path."""
-    return Path.cwd() / f"{Path(source).stem}.bigocr"
+    """``./<stem>.bigocr/`` for a scan path (for a IIIF URL, the image's identifier: ``.../ID/info.json`` ->
+    ``ID.bigocr``)."""
+    from bigocr.outdir import source_stem
+
+    return Path.cwd() / f"{source_stem(source)}.bigocr"
 
 
 def out_location(out):

@@ -44,7 +44,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from bigocr.errors import OutputError
 
-__all__ = ["OutDir", "write_bytes_atomic", "RECORD", "LOCK", "is_url"]
+__all__ = ["OutDir", "write_bytes_atomic", "RECORD", "LOCK", "is_url", "source_stem"]
 
 log = logging.getLogger("bigocr")
 
@@ -375,3 +375,17 @@ def _sha256(fs, path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def source_stem(source) -> str:
+    """A scan's name for its folder: a file's stem; for a URL, its last path segment that is not
+    ``info.json`` or ``manifest(.json)`` (a IIIF image's identifier, a manifest's book)."""
+    source = str(source)
+    if "://" not in source:
+        return Path(source).stem or "scan"
+    from urllib.parse import unquote, urlsplit
+
+    parts = [unquote(p) for p in urlsplit(source).path.split("/") if p]
+    parts = [p for p in parts if p.lower() not in ("info.json", "manifest.json", "manifest")]
+    name = Path(parts[-1]).stem if parts else urlsplit(source).hostname or "iiif"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "iiif"

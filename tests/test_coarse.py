@@ -138,3 +138,48 @@ def test_cli_names_a_bad_coarse_factor(tmp_path, capsys):
     assert main(["run", str(tmp_path / "scan.png"), "--coarse", "2"]) == 1  # usage errors exit 1
     err = capsys.readouterr().err
     assert "--coarse" in err and "from 0 (no headline pass) to below 1" in err
+
+
+def _merge_all_pairs(fine, tall):
+    """merge_coarse as first written: every fine word against every headline in one table (the reference)."""
+    from bigocr.words.coarse import INSIDE, SAME_IOU, word_bounds
+
+    if not tall:
+        return list(fine)
+
+    def area(b):
+        return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+    f, c = word_bounds(fine), word_bounds(tall)
+    lo, hi = np.maximum(f[:, None, :2], c[None, :, :2]), np.minimum(f[:, None, 2:], c[None, :, 2:])
+    overlap = np.clip(hi - lo, 0, None).prod(axis=2)
+    fa, ca = area(f), area(c)
+    inside = overlap >= INSIDE * np.maximum(fa, 1e-9)[:, None]
+    replaced, taken = np.zeros(len(fine), bool), []
+    for j in range(len(tall)):
+        pieces = np.nonzero(inside[:, j])[0]
+        if len(pieces) == 1 and overlap[pieces[0], j] / (fa[pieces[0]] + ca[j] - overlap[pieces[0], j]) >= SAME_IOU:
+            continue
+        replaced[pieces] = True
+        taken.append(j)
+    if taken:
+        replaced |= overlap[:, taken].sum(axis=1) >= INSIDE * np.maximum(fa, 1e-9)
+    return [w for w, gone in zip(fine, replaced) if not gone] + [tall[j] for j in taken]
+
+
+def test_merge_coarse_is_the_all_pairs_rule_without_its_table():
+    """The tree of headlines gives what the all-pairs table gave (which took fine x headlines memory: 6 GB
+    for 200 000 words and 2 000 headlines), on random pages with degenerate boxes, pieces and titles."""
+    rng = np.random.default_rng(7)
+
+    def words(n, side, size):
+        out = []
+        for _ in range(n):
+            x, y = rng.uniform(0, side, 2)
+            w, h = rng.uniform(1, size, 2) * (rng.random() > 0.05)
+            out.append(Word(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32), 0.9))
+        return out
+
+    for _ in range(150):
+        fine, tall = words(rng.integers(0, 250), 800, 60), words(rng.integers(0, 25), 800, 300)
+        assert [id(w) for w in merge_coarse(fine, tall)] == [id(w) for w in _merge_all_pairs(fine, tall)]

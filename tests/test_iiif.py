@@ -153,12 +153,18 @@ def test_iipimage_serves_the_words_of_its_pixels_within_its_limits(page, tmp_pat
 
 
 def test_a_level_0_static_tree_is_read_tile_by_tile(page, static, tmp_path):
-    """Only the tree's own tiles are asked for (any other request would be a 404), each once."""
+    """Only the tree's own tiles are asked for (any other request would be a 404), each once, the scale's
+    sample included; the finished job run again asks for none."""
     static.requests.clear()
     run = _bigocr("run", f"{static.url}/page/info.json", "-o", tmp_path / "out", "--no-preview", "-q")
     assert run.returncode == 0, run.stderr
     tiles = [p for p in static.requests if p.endswith(".jpg")]
     assert len(tiles) == len(set(tiles)) == 3 * 4  # 1275 x 2033 in 512 px tiles
+    static.requests.clear()
+    run = _bigocr("run", f"{static.url}/page/info.json", "-o", tmp_path / "out", "--no-preview", "-q",
+                  "--format", "json,txt")
+    assert run.returncode == 0 and (tmp_path / "out" / "text.txt").exists(), run.stderr  # a format added
+    assert [p for p in static.requests if p.endswith(".jpg")] == []
     tifffile.imwrite(tmp_path / "served.tif", _served_pixels(f"{static.url}/page/info.json"), photometric="rgb")
     run = _bigocr("run", tmp_path / "served.tif", "-o", tmp_path / "served", "--no-preview", "-q")
     assert run.returncode == 0, run.stderr

@@ -294,7 +294,8 @@ def test_a_page_over_200_inches_gets_a_user_unit(tmp_path):
 
 
 def test_rotated_and_skewed_pages_get_their_words_placed(tmp_path):
-    for name in ("rotated_skew.pdf", "skew.pdf"):
+    """rotated_skew.pdf: /Rotate 90 and a skewed image matrix (skew.pdf is the same page without the turn)."""
+    for name in ("rotated_skew.pdf",):
         out = tmp_path / name
         run = _bigocr("run", PDFS / name, "-o", out, "--format", "json,pdf", "--no-preview", "-q")
         assert run.returncode == 0, run.stderr

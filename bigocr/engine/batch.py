@@ -25,7 +25,7 @@ from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup
 from bigocr.engine.stages import execute
 from bigocr.errors import BigOCRError, OutputError, ParameterError, ScanError, SchedulerLost
-from bigocr.outdir import OutDir
+from bigocr.outdir import OutDir, source_stem
 from bigocr.tiler.iiif import fetch_json, is_manifest, is_url, manifest_canvases, open_iiif
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, count_pages
 from bigocr.writers import parse_formats
@@ -86,22 +86,9 @@ def read_list(path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _stem(source: str) -> str:
-    """A scan's name for its folder: a file's stem; for a URL, its last path segment that is not
-    ``info.json`` or ``manifest(.json)`` (a IIIF image's identifier, a manifest's book)."""
-    if "://" not in source:
-        return Path(source).stem or "scan"
-    from urllib.parse import unquote, urlsplit
-
-    parts = [unquote(p) for p in urlsplit(source).path.split("/") if p]
-    parts = [p for p in parts if p.lower() not in ("info.json", "manifest.json", "manifest")]
-    name = Path(parts[-1]).stem if parts else urlsplit(source).hostname or "iiif"
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "iiif"
-
-
 def out_names(sources: list[str]) -> list[str]:
     """One folder name per scan: its stem, plus a short hash of its path where stems collide."""
-    stems = [_stem(s) for s in sources]
+    stems = [source_stem(s) for s in sources]
     counts = {}
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
@@ -179,13 +166,15 @@ def write_manifest(source: str, folder: str, doc: dict, items: list[BatchItem], 
     if doc.get("type") == "Manifest":
         for canvas in doc.get("items") or []:
             if isinstance(canvas, dict) and canvas.get("id") in pages:
-                refs = [a for a in canvas.get("annotations") or [] if a.get("id") != pages[canvas["id"]]]
+                refs = [a for a in canvas.get("annotations") or [] if not isinstance(a, dict)
+                        or a.get("id") != pages[canvas["id"]]]
                 canvas["annotations"] = refs + [{"id": pages[canvas["id"]], "type": "AnnotationPage"}]
     else:
         for sequence in doc.get("sequences") or []:
             for canvas in sequence.get("canvases") or []:
                 if isinstance(canvas, dict) and canvas.get("@id") in pages:
-                    refs = [a for a in canvas.get("otherContent") or [] if a.get("@id") != pages[canvas["@id"]]]
+                    refs = [a for a in canvas.get("otherContent") or [] if not isinstance(a, dict)
+                            or a.get("@id") != pages[canvas["@id"]]]
                     canvas["otherContent"] = refs + [{"@id": pages[canvas["@id"]], "@type": "sc:AnnotationList"}]
     try:
         if out.exists("manifest.json") and out.foreign(["manifest.json"]):
@@ -193,8 +182,8 @@ def write_manifest(source: str, folder: str, doc: dict, items: list[BatchItem], 
                               "since); bigocr never replaces it: move it away")
         out.write_bytes("manifest.json", (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode())
         log.info("%s: wrote %s (%d canvases)", source, out.shown("manifest.json"), len(items))
-    except BigOCRError as exc:
-        log.warning("%s", exc)
+    except Exception as exc:  # the copy not written: said; the batch's table and batch.json still come
+        log.warning("%s", exc if isinstance(exc, BigOCRError) else f"{out.shown('manifest.json')}: not written: {exc}")
 
 
 def run_batch(setup: Setup, sources: list[str], out_dir, *, scheduler=None, threads: int | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bigocr.config import Params
 from bigocr.document import Result
@@ -56,10 +56,17 @@ FOLDERS = ("maps.zarr", COARSE_NAME, CACHE_NAME, TEXT_PARTS)
 
 def identity_scan(scan: Scan) -> dict:
     """The scan's part of a job's identity: its info with the file's resolved path (``../in/x.tif`` and
-    ``/data/in/x.tif`` are one job)."""
-    info = scan.info()
-    if scan.path is not None:
+    ``/data/in/x.tif`` are one job; a URL as it is), without what only names the outputs (a IIIF canvas's
+    label and the id its annotations get from ``--base-url``)."""
+    import copy
+
+    info = copy.deepcopy(scan.info())
+    if scan.path is not None and "://" not in str(scan.path):
         info["path"] = os.path.realpath(scan.path)
+    canvas = (info.get("iiif") or {}).get("canvas")
+    if isinstance(canvas, dict):
+        for key in ("label", "annotation_page"):
+            canvas.pop(key, None)
     return info
 
 
@@ -173,7 +180,11 @@ def open_job(source, *, params: Params, detector_info: tuple, out, force: bool, 
                                                            password=password)
     log.info("%s: %d x %d px, page %d of %d, dpi %s", scan.name, scan.width, scan.height, scan.page + 1,
              scan.pages, scan.dpi)
-    params, scale_info = resolve_scale(params, scan)
+    kept = _kept_scale(out, scan, params, detector_info[0]) if out is not None else None
+    if kept is not None:  # the run to resume (or finished) measured it: the scan is not sampled again
+        params, scale_info = replace(params, scale=kept), {"rule": "auto", "scale": kept, "kept": True}
+    else:
+        params, scale_info = resolve_scale(params, scan)
     work = scaled(scan, params.scale)
     if work is not scan:
         log.info("scale %.4g (%s): the detector sees %d x %d px", params.scale, scale_info["rule"], work.width,
@@ -193,6 +204,27 @@ def open_job(source, *, params: Params, detector_info: tuple, out, force: bool, 
         hold.enter_context(job.out.lock(wait))
         inspect_out(job, force)
     return job
+
+
+def _kept_scale(out, scan, params: Params, model: dict):
+    """The scale ``--scale auto`` chose for this very job in ``out`` (same scan, model and other parameters),
+    read from its ``maps.zarr`` without writing anything; None where there is no such run.  A resumed or
+    finished job then reads nothing to measure it again (a IIIF image: no tile fetched twice)."""
+    if params.scale != "auto":
+        return None
+    try:
+        _, stored = stored_maps(OutDir(out))
+        job = (stored or {}).get("job") or {}
+        before = dict(job.get("params") or {})
+        now = params.to_dict()
+        scale = before.pop("scale", None)
+        now.pop("scale", None)
+        if (job.get("scan") == identity_scan(scan) and job.get("source") == scan.fingerprint()
+                and job.get("model") == model and before == now and isinstance(scale, (int, float))):
+            return float(scale)
+    except Exception:  # unreadable, not ours, another layout: measured afresh, and inspect_out says the rest
+        return None
+    return None
 
 
 def load_complete(job: Job) -> Result:

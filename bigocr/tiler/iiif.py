@@ -61,8 +61,8 @@ BACKOFF = 0.5
 #: Seconds to wait for a connection and for each read (``BIGOCR_HTTP_TIMEOUT`` overrides the read time-out).
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-#: Tiles kept decoded per process for reads outside the cache.
-TILE_MEMORY = 64
+#: Bytes of decoded tiles kept per process for reads outside the cache (a scale's sample window: 9 MP).
+TILE_MEMORY = 256 * 2**20
 
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 _SESSION = threading.local()
@@ -109,8 +109,34 @@ def _session():
     return session
 
 
-def _get(url: str, what: str) -> bytes:
-    """The body of ``url``, tried again with back-off when the server or the network fails."""
+#: The most an info.json or a manifest may be (a larger answer is no such document).
+JSON_LIMIT = 64 * 2**20
+_HOSTS: dict = {}
+_HOSTS_LOCK = threading.Lock()
+
+
+def _slot(url: str) -> threading.Semaphore:
+    """At most :data:`FETCH_PARALLEL` requests to one server at a time from this process, however many scans
+    (a batch runs several) fetch from it."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).netloc
+    with _HOSTS_LOCK:
+        return _HOSTS.setdefault(host, threading.BoundedSemaphore(FETCH_PARALLEL))
+
+
+def _complete_image(body: bytes) -> bool:
+    """Whether an image answer is whole: a JPEG ends with its end-of-image marker, a PNG with IEND."""
+    if body.startswith(b"\xff\xd8"):
+        return body.rstrip(b"\0").endswith(b"\xff\xd9")
+    if body.startswith(b"\x89PNG"):
+        return b"IEND" in body[-16:]
+    return bool(body)
+
+
+def _get(url: str, what: str, limit: int | None = None) -> bytes:
+    """The body of ``url``, tried again with back-off when the server or the network fails (5xx, 408, 429,
+    a time-out, a connection refused or dropped, an answer cut short)."""
     import requests
 
     wait, last, retries = BACKOFF, None, _retries()
@@ -119,12 +145,27 @@ def _get(url: str, what: str) -> bytes:
             time.sleep(wait)
             wait = min(8.0, wait * 2)
         try:
-            response = _session().get(url, timeout=_timeout())
+            with _slot(url):
+                response = _session().get(url, timeout=_timeout(), stream=limit is not None)
+                try:
+                    if limit is not None:
+                        body = response.raw.read(limit + 1, decode_content=True)
+                        if len(body) > limit:
+                            raise ScanError(f"{url}: answers with more than {limit // 2**20} MB: not a IIIF {what}")
+                    else:
+                        body = response.content
+                finally:
+                    response.close()
         except requests.exceptions.Timeout:
             last = f"no answer within {_timeout()[1]:g} s"
             continue
-        except requests.exceptions.ConnectionError as exc:
-            last = f"cannot connect ({_reason(exc)})"
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            last = f"cannot connect ({_reason(exc)})" if isinstance(exc, requests.exceptions.ConnectionError) \
+                else f"the answer was cut short ({_reason(exc)})"
+            continue
+        except OSError as exc:  # urllib3's own read errors on a stream
+            last = f"the answer was cut short ({_reason(exc)})"
             continue
         except requests.exceptions.RequestException as exc:
             raise ScanError(f"{url}: cannot fetch {what}: {_reason(exc)}") from None
@@ -132,9 +173,12 @@ def _get(url: str, what: str) -> bytes:
             last = f"HTTP {response.status_code}"
             continue
         if response.status_code >= 400:
-            hint = "; does info.json say the image's real size and tiles?" if what == "a tile" else ""
+            hint = ("; does info.json say the image's real size and tiles?"
+                    if what == "a tile" and response.status_code in (400, 404) else "")
             raise ScanError(f"{url}: the server refuses {what} (HTTP {response.status_code}){hint}")
-        body = response.content
+        if what == "a tile" and not _complete_image(body):
+            last = "an empty or truncated image"
+            continue
         with _BYTES_LOCK:
             _BYTES[0] += len(body)
         return body
@@ -151,7 +195,7 @@ def _reason(exc) -> str:
 
 
 def fetch_json(url: str, what: str = "info.json") -> dict:
-    body = _get(url, what)
+    body = _get(url, what, limit=JSON_LIMIT)
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -195,6 +239,20 @@ class ImageService:
     max_area: int | None = None
     listed_tiles: bool = field(default=True, compare=False)
 
+    def tile_urls(self, x: int, y: int, w: int, h: int) -> list[str]:
+        """The requests for the region at full size: the canonical one first; for a level-0 server (static
+        files: only the paths its generator wrote) the other spellings its generators use too."""
+        urls = [self.tile_url(x, y, w, h)]
+        if self.level == 0:
+            region = "full" if (x, y, w, h) == (0, 0, self.width, self.height) else f"{x},{y},{w},{h}"
+            for size in (f"{w},", f"{w},{h}", "full", "max"):
+                url = f"{self.id}/{region}/{size}/0/default.{self.format}"
+                if url not in urls:
+                    urls.append(url)
+            if region == "full":
+                urls += [f"{self.id}/0,0,{w},{h}/{size}/0/default.{self.format}" for size in (f"{w},", f"{w},{h}")]
+        return urls
+
     def tile_url(self, x: int, y: int, w: int, h: int) -> str:
         """The canonical request for the region ``x, y, w, h`` at full size."""
         if (x, y, w, h) == (0, 0, self.width, self.height):
@@ -234,8 +292,10 @@ def parse_info(doc: dict, url: str) -> ImageService:
     text = " ".join(str(c) for c in contexts)
     if "iiif.io/api/image/3" in text:
         version = 3
-    elif "iiif.io/api/image/2" in text or "iiif.io/api/image/1" in text:
+    elif "iiif.io/api/image/2" in text:
         version = 2
+    elif "iiif.io/api/image/1" in text:
+        raise ScanError(f"{url}: a IIIF Image API 1 server: bigocr reads Image API 2 and 3")
     else:
         raise ScanError(f"{url}: not a IIIF image: info.json's @context names no IIIF Image API "
                         f"({str(context)[:80]!r})")
@@ -258,15 +318,25 @@ def parse_info(doc: dict, url: str) -> ImageService:
         limits = {k: doc.get(k) for k in ("maxWidth", "maxHeight", "maxArea") if doc.get(k)}
         formats.update(doc.get("extraFormats") or [])
     level = 0 if "level0" in level_name else 1 if "level1" in level_name else 2 if "level2" in level_name else 1
-    max_w, max_h, max_area = (int(limits[k]) if k in limits else None for k in ("maxWidth", "maxHeight", "maxArea"))
+    try:
+        max_w, max_h, max_area = (int(limits[k]) if k in limits else None for k in ("maxWidth", "maxHeight", "maxArea"))
+    except (TypeError, ValueError):
+        raise ScanError(f"{url}: not a IIIF image: info.json's maxWidth/maxHeight/maxArea are not numbers") from None
     if max_w is not None and max_h is None:
         max_h = max_w  # the Image API: maxHeight defaults to maxWidth
-    fmt = "png" if "png" in formats and level > 0 else "jpg"
+    fmt = "png" if ("png" in formats or level == 2) and level > 0 else "jpg"  # level 2 must serve PNG
     tile, listed = None, False
-    for spec in doc.get("tiles") or []:
-        if isinstance(spec, dict) and 1 in (spec.get("scaleFactors") or []) and spec.get("width"):
-            tw = int(spec["width"])
-            tile, listed = (tw, int(spec.get("height") or tw)), True
+    tiles = doc.get("tiles") or []
+    for spec in tiles if isinstance(tiles, list) else []:
+        factors = spec.get("scaleFactors") if isinstance(spec, dict) else None
+        if isinstance(factors, list) and 1 in factors and spec.get("width"):
+            try:
+                tw = int(spec["width"])
+                tile, listed = (tw, int(spec.get("height") or tw)), True
+            except (TypeError, ValueError):
+                raise ScanError(f"{url}: not a IIIF image: info.json's tiles are not sizes ({spec!r:.80})") from None
+            if tile[0] < 1 or tile[1] < 1:
+                raise ScanError(f"{url}: not a IIIF image: info.json's tiles are {tile[0]}x{tile[1]} px")
             break
     if tile is None:
         if level == 0:
@@ -380,21 +450,37 @@ class IiifImage(FileSource):
 
     # -- pixels ------------------------------------------------------------------------------------
     def _tile(self, i: int, j: int) -> np.ndarray:
+        """Tile ``(i, j)`` fetched (a level-0 server's other spellings tried where the first is not there)."""
         x, y, w, h = self.service.region(i, j)
-        url = self.service.tile_url(x, y, w, h)
-        return _decode(_get(url, "a tile"), url, (h, w))
+        urls = self.service.tile_urls(x, y, w, h)
+        for k, url in enumerate(urls):
+            try:
+                return _decode(_get(url, "a tile"), url, (h, w))
+            except ScanError as exc:
+                if k + 1 == len(urls) or "(HTTP 404)" not in str(exc):
+                    raise
+        raise AssertionError("unreachable")
 
-    def _remembered(self, i: int, j: int) -> np.ndarray:
-        key = (self.service.id, i, j)
+    def _key(self, i: int, j: int):
+        return (self.info_sha256, self.service.id, i, j)
+
+    def _remembered(self, i: int, j: int, keep: bool = True) -> np.ndarray:
+        """Tile ``(i, j)``, from the tiles this process holds decoded (windows read outside the cache: a scale's
+        sample) where it is there; ``keep``: hold it for the next read."""
+        key = self._key(i, j)
         with _TILES_LOCK:
             if key in _TILES:
-                _TILES[key] = _TILES.pop(key)
-                return _TILES[key]
+                tile = _TILES.pop(key)
+                if keep:
+                    _TILES[key] = tile
+                return tile
         tile = self._tile(i, j)
-        with _TILES_LOCK:
-            _TILES[key] = tile
-            while len(_TILES) > TILE_MEMORY:
-                _TILES.pop(next(iter(_TILES)))
+        if keep:
+            with _TILES_LOCK:
+                _TILES[key] = tile
+                held = sum(t.nbytes for t in _TILES.values())
+                while held > TILE_MEMORY and len(_TILES) > 1:
+                    held -= _TILES.pop(next(iter(_TILES))).nbytes
         return tile
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -417,22 +503,26 @@ class IiifImage(FileSource):
         return out
 
     def cached(self, store) -> "IiifImage":
-        """This image fetched tile by tile into the zarr array at ``store`` (chunked as the tiles); the tiles
-        an earlier, interrupted run fetched there are not fetched again."""
+        """This image fetched tile by tile into the zarr array at ``store``; the tiles an earlier, interrupted
+        run fetched there are not fetched again (the array's ``fetched`` bitmap says which it holds)."""
         import zarr
 
         if complete_cache(store):
             return self._with_cache(store)
         tw, th = self.service.tile
         grid = self.service.grid()
+        # chunks are the tiles (no two tiles share one), but a single tile as large as a whole image is cut into
+        # 1024 px chunks, so that a detector tile reads only the part it needs
+        chunks = (th if grid[0] > 1 or th <= 2048 else 1024, tw if grid[1] > 1 or tw <= 2048 else 1024, 3)
         try:
             array = zarr.open_array(store, mode="r+")
-            same = (array.shape == (self.height, self.width, 3) and array.attrs.get("iiif") == self.info_sha256)
+            same = (array.shape == (self.height, self.width, 3) and array.attrs.get("iiif") == self.info_sha256
+                    and tuple(array.chunks) == chunks)
             done = _unpack(array.attrs["fetched"], grid) if same and "fetched" in array.attrs else None
         except Exception:
             done = None
         if done is None:
-            array = zarr.create_array(store, shape=(self.height, self.width, 3), chunks=(th, tw, 3), dtype="uint8",
+            array = zarr.create_array(store, shape=(self.height, self.width, 3), chunks=chunks, dtype="uint8",
                                       overwrite=True, fill_value=255)
             array.attrs.update({"iiif": self.info_sha256, "fetched": _pack(np.zeros(grid, bool))})
             done = np.zeros(grid, bool)
@@ -440,20 +530,26 @@ class IiifImage(FileSource):
         kept = int(done.sum())
         lock = threading.Lock()
         start_bytes, t0 = fetched_bytes(), time.perf_counter()
+        saved = [time.monotonic()]
         if kept:
             log.info("%s: %d of %d tiles already fetched (kept in the scan cache)", self.path, kept, done.size)
         from tqdm import tqdm
+
+        def record():  # after the pixels: a recorded tile is there (written at most once a second)
+            array.attrs["fetched"] = _pack(done)
+            saved[0] = time.monotonic()
 
         with tqdm(total=len(todo), unit="tile", desc="fetching", disable=None if sys.stderr.isatty() else True,
                   leave=False) as bar:
             def fetch(ij):
                 i, j = ij
-                tile = self._remembered(i, j)
+                tile = self._remembered(i, j, keep=False)
                 x, y, w, h = self.service.region(i, j)
                 array[y:y + h, x:x + w] = tile
                 with lock:
                     done[i, j] = True
-                    array.attrs["fetched"] = _pack(done)  # after the pixels: a recorded tile is there
+                    if time.monotonic() - saved[0] >= 1.0:
+                        record()
                     bar.update()
                     bar.set_postfix_str(f"{(fetched_bytes() - start_bytes) / 2**20:.1f} MB")
 
@@ -463,6 +559,8 @@ class IiifImage(FileSource):
                     future.result()  # the first tile that cannot be fetched ends the run: the rest is not asked
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+                with lock:
+                    record()
         array.attrs["complete"] = True
         log.info("%s: fetched %d tiles, %.1f MB, in %.1f s", self.path, len(todo),
                  (fetched_bytes() - start_bytes) / 2**20, time.perf_counter() - t0)
@@ -489,11 +587,12 @@ def open_iiif(url: str, *, max_pixels: int, canvas: dict | None = None) -> IiifI
     NetworkError
         The server does not answer (after retries).
     """
-    candidates = [url] if url.rstrip("/").endswith("info.json") else [url, url.rstrip("/") + "/info.json"]
-    said = []
-    for info_url in candidates:  # an image's base URI answers with its info.json, or redirects there
+    base = url.rstrip("/")
+    candidates = [url] if base.endswith("info.json") else [base + "/info.json", url]  # info.json first: the URI
+    said = []                                                     # of an image redirects there, or answers it
+    for info_url in candidates:
         try:
-            body = _get(info_url, "info.json")
+            body = _get(info_url, "info.json", limit=JSON_LIMIT)
         except ScanError as exc:
             said.append(str(exc).split(": ", 1)[-1])
             continue
@@ -539,6 +638,11 @@ def _service_id(resource) -> str | None:
     return None
 
 
+def _dicts(value) -> list[dict]:
+    """The objects of a JSON list (anything else: none)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def is_manifest(doc: dict) -> bool:
     kind = doc.get("type") or doc.get("@type")
     return kind in ("Manifest", "sc:Manifest")
@@ -556,22 +660,22 @@ def manifest_canvases(doc: dict, url: str) -> list[dict]:
     if not is_manifest(doc):
         raise ScanError(f"{url}: not a IIIF Presentation manifest (type {doc.get('type') or doc.get('@type')!r})")
     if doc.get("type") == "Manifest":  # Presentation 3
-        raw = [c for c in doc.get("items") or [] if isinstance(c, dict) and c.get("type") == "Canvas"]
+        raw = [c for c in _dicts(doc.get("items")) if c.get("type") == "Canvas"]
 
         def body(canvas):
-            for page in canvas.get("items") or []:
-                for anno in page.get("items") or []:
+            for page in _dicts(canvas.get("items")):
+                for anno in _dicts(page.get("items")):
                     b = anno.get("body")
                     for one in b if isinstance(b, list) else [b]:
                         if isinstance(one, dict):
                             return one
             return None
     else:  # Presentation 2
-        sequences = doc.get("sequences") or []
-        raw = [c for c in (sequences[0].get("canvases") or [] if sequences else []) if isinstance(c, dict)]
+        sequences = _dicts(doc.get("sequences"))
+        raw = _dicts(sequences[0].get("canvases")) if sequences else []
 
         def body(canvas):
-            for image in canvas.get("images") or []:
+            for image in _dicts(canvas.get("images")):
                 if isinstance(image, dict) and isinstance(image.get("resource"), dict):
                     return image["resource"]
             return None
@@ -583,6 +687,9 @@ def manifest_canvases(doc: dict, url: str) -> list[dict]:
         image = _service_id(body(canvas) or {})
         if not ident or image is None:
             raise ScanError(f"{url}: canvas {k} ({ident or 'without an id'}) has no IIIF Image API service to read")
-        canvases.append({"id": str(ident), "width": canvas.get("width"), "height": canvas.get("height"),
-                         "label": _label(canvas.get("label")), "image": image})
+        size = [canvas.get("width"), canvas.get("height")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in size):
+            size = [None, None]  # the image's own size stands in
+        canvases.append({"id": str(ident), "width": size[0], "height": size[1], "label": _label(canvas.get("label")),
+                         "image": image[:-len("/info.json")] if image.endswith("/info.json") else image})
     return canvases

@@ -54,12 +54,14 @@ def _where(result, canvas: str) -> str:
     return f"{canvas.rstrip('/')}/annotations.json"
 
 
-def _xywh(points, sx: float, sy: float) -> str:
+def _xywh(points, sx: float, sy: float, cw: float, ch: float) -> str:
+    """The box of ``points`` (scan pixels) on the canvas, whole canvas units, inside the canvas."""
     pts = np.asarray(points, float)
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
-    x, y = max(0, int(np.floor(x0 * sx))), max(0, int(np.floor(y0 * sy)))
-    return f"xywh={x},{y},{max(1, int(np.ceil(x1 * sx)) - x)},{max(1, int(np.ceil(y1 * sy)) - y)}"
+    x, y = min(max(0, int(np.floor(x0 * sx))), int(cw) - 1), min(max(0, int(np.floor(y0 * sy))), int(ch) - 1)
+    x1, y1 = min(int(np.ceil(x1 * sx)), int(cw)), min(int(np.ceil(y1 * sy)), int(ch))
+    return f"xywh={x},{y},{max(1, x1 - x)},{max(1, y1 - y)}"
 
 
 def annotation_page(result) -> bytes:
@@ -74,13 +76,15 @@ def annotation_page(result) -> bytes:
         entry = {"id": f"{page_id}#{kind}{k}", "type": "Annotation", "motivation": "supplementing",
                  "textGranularity": kind,
                  "body": {"type": "TextualBody", "value": text, "format": "text/plain"},
-                 "target": f"{canvas}#{_xywh(points, sx, sy)}"}
+                 "target": f"{canvas}#{_xywh(points, sx, sy, cw, ch)}"}
         items.append(entry)
 
     word_number = 0
     for line_number, line in enumerate(result.layout.lines):
         words = [result.words[i] for i in line.words]
-        annotation("line", line_number, " ".join(w.text for w in words if w.text), line.box)
+        text = " ".join(w.text for w in words if w.text)
+        if text:  # boxes without text (--no-text) say nothing a viewer could show
+            annotation("line", line_number, text, line.box)
         for word in words:
             if word.text:
                 annotation("word", word_number, word.text, word.box)
