@@ -164,3 +164,33 @@ def test_read_halved_is_the_halved_working_window_without_making_it(scale):
         assert np.abs(got.astype(int) - expected).max() <= 1  # one rounding instead of two
     with pytest.raises(ValueError, match="even"):
         read_halved(ScaledScan(open_scan(pixels), 2.0), (1, 9, 0, 8))
+
+
+def test_resampling_reads_in_bands_and_gives_the_whole_windows_pixels(monkeypatch):
+    """A window is resampled band by band (each read about BAND_ROWS scan rows: a headline-pass tile is a
+    290 MP window), to the bit what one read of the whole window gives."""
+    import bigocr.tiler.scale as scale_module
+    from bigocr.tiler.scale import ScaledScan, read_halved
+
+    rng = np.random.default_rng(5)
+    scan = open_scan(rng.integers(0, 256, (1500, 900, 3), np.uint8))
+    rows_read = []
+
+    class Counting:
+        shape, height, width = scan.shape, scan.height, scan.width
+
+        def read(self, y0, y1, x0, x1):
+            rows_read.append(y1 - y0)
+            return scan.read(y0, y1, x0, x1)
+
+    for factor in (0.25, 0.6, 1.75):
+        monkeypatch.setattr(scale_module, "BAND_ROWS", 10**9)
+        whole = ScaledScan(scan, factor)
+        reference = whole.read(0, whole.height, 0, whole.width), read_halved(whole, (0, whole.height // 2 * 2, 0,
+                                                                                   whole.width // 2 * 2))
+        monkeypatch.setattr(scale_module, "BAND_ROWS", 64)
+        rows_read.clear()
+        banded = ScaledScan(Counting(), factor)
+        assert np.array_equal(banded.read(0, banded.height, 0, banded.width), reference[0])
+        assert np.array_equal(read_halved(banded, (0, banded.height // 2 * 2, 0, banded.width // 2 * 2)), reference[1])
+        assert len(rows_read) > 4 and max(rows_read) <= 64 + 8, (factor, rows_read[:5])
