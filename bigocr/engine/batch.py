@@ -133,9 +133,7 @@ def write_documents(documents: dict, results: dict, password: str | None = None)
             continue
         try:
             folder.guard_inputs({"the scan": scan}, ["text.pdf"])
-            if folder.exists("text.pdf") and folder.foreign(["text.pdf"]):
-                raise OutputError(f"{folder.shown('text.pdf')}: exists and bigocr did not write it (or it changed "
-                                  "since); bigocr never replaces it: move it away")
+            _refuse_foreign(folder, "text.pdf")
             page_pdfs = [OutDir(it.out).read_bytes("text.pdf") for it in pages]
             data = document_pdf(scan, {it.page - 1: results[(scan, it.page - 1)] for it in pages}, password,
                                 page_pdfs)
@@ -146,6 +144,13 @@ def write_documents(documents: dict, results: dict, password: str | None = None)
             log.warning("%s", message)
             for it in pages:
                 it.error = message
+
+
+def _refuse_foreign(folder: OutDir, name: str) -> None:
+    """An OutputError where ``name`` in ``folder`` is a file bigocr did not write (or that changed since)."""
+    if folder.exists(name) and folder.foreign([name]):
+        raise OutputError(f"{folder.shown(name)}: exists and bigocr did not write it (or it changed since); "
+                          "bigocr never replaces it: move it away")
 
 
 def write_manifest(source: str, folder: str, doc: dict, items: list[BatchItem], base_url: str | None) -> None:
@@ -163,23 +168,18 @@ def write_manifest(source: str, folder: str, doc: dict, items: list[BatchItem], 
     doc = copy.deepcopy(doc)
     pages = {it.canvas["id"]: it.canvas.get("annotation_page") or f"canvas-{it.page:04d}/annotations.json"
              for it in items}
-    if doc.get("type") == "Manifest":
-        for canvas in doc.get("items") or []:
-            if isinstance(canvas, dict) and canvas.get("id") in pages:
-                refs = [a for a in canvas.get("annotations") or [] if not isinstance(a, dict)
-                        or a.get("id") != pages[canvas["id"]]]
-                canvas["annotations"] = refs + [{"id": pages[canvas["id"]], "type": "AnnotationPage"}]
-    else:
-        for sequence in doc.get("sequences") or []:
-            for canvas in sequence.get("canvases") or []:
-                if isinstance(canvas, dict) and canvas.get("@id") in pages:
-                    refs = [a for a in canvas.get("otherContent") or [] if not isinstance(a, dict)
-                            or a.get("@id") != pages[canvas["@id"]]]
-                    canvas["otherContent"] = refs + [{"@id": pages[canvas["@id"]], "@type": "sc:AnnotationList"}]
+    if doc.get("type") == "Manifest":  # Presentation 3: canvas.annotations
+        canvases, key, ident, entry = doc.get("items") or [], "annotations", "id", {"type": "AnnotationPage"}
+    else:  # Presentation 2: canvas.otherContent
+        canvases = [c for sequence in doc.get("sequences") or [] for c in sequence.get("canvases") or []]
+        key, ident, entry = "otherContent", "@id", {"@type": "sc:AnnotationList"}
+    for canvas in canvases:
+        if isinstance(canvas, dict) and canvas.get(ident) in pages:
+            page = pages[canvas[ident]]
+            refs = [a for a in canvas.get(key) or [] if not isinstance(a, dict) or a.get(ident) != page]
+            canvas[key] = refs + [{ident: page, **entry}]
     try:
-        if out.exists("manifest.json") and out.foreign(["manifest.json"]):
-            raise OutputError(f"{out.shown('manifest.json')}: exists and bigocr did not write it (or it changed "
-                              "since); bigocr never replaces it: move it away")
+        _refuse_foreign(out, "manifest.json")
         out.write_bytes("manifest.json", (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode())
         log.info("%s: wrote %s (%d canvases)", source, out.shown("manifest.json"), len(items))
     except Exception as exc:  # the copy not written: said; the batch's table and batch.json still come

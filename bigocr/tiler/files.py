@@ -33,6 +33,13 @@ class FileSource:
         state["_zarr"] = None
         return state
 
+    def _with_cache(self, store):
+        """A twin of this source reading from the zarr cache at ``store`` (sources that keep it in ``_cache``)."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__getstate__())
+        twin._cache = store
+        return twin
+
 
 def complete_cache(store) -> bool:
     """Whether the zarr array at ``store`` is a scan cache an earlier run finished (its ``complete`` mark)."""

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -237,7 +237,6 @@ class ImageService:
     max_width: int | None = None
     max_height: int | None = None
     max_area: int | None = None
-    listed_tiles: bool = field(default=True, compare=False)
 
     def tile_urls(self, x: int, y: int, w: int, h: int) -> list[str]:
         """The requests for the region at full size: the canonical one first; for a level-0 server (static
@@ -359,8 +358,7 @@ def parse_info(doc: dict, url: str) -> ImageService:
     elif (max_w is not None and tw > max_w) or (max_h is not None and th > max_h) or \
             (max_area is not None and tw * th > max_area):
         raise ScanError(f"{url}: the IIIF server (level 0) serves tiles of {tw}x{th} px, past its own limits")
-    return ImageService(ident.rstrip("/"), version, level, width, height, (tw, th), fmt, max_w, max_h, max_area,
-                        listed)
+    return ImageService(ident.rstrip("/"), version, level, width, height, (tw, th), fmt, max_w, max_h, max_area)
 
 
 def _decode(data: bytes, url: str, shape: tuple[int, int]) -> np.ndarray:
@@ -565,12 +563,6 @@ class IiifImage(FileSource):
         log.info("%s: fetched %d tiles, %.1f MB, in %.1f s", self.path, len(todo),
                  (fetched_bytes() - start_bytes) / 2**20, time.perf_counter() - t0)
         return self._with_cache(store)
-
-    def _with_cache(self, store) -> "IiifImage":
-        twin = IiifImage.__new__(IiifImage)
-        twin.__dict__.update(self.__getstate__())
-        twin._cache = store
-        return twin
 
 
 _TILES: dict = {}

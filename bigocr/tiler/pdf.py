@@ -336,12 +336,6 @@ class PdfPage(FileSource):
         array.attrs["complete"] = True
         return self._with_cache(store)
 
-    def _with_cache(self, store) -> "PdfPage":
-        twin = PdfPage.__new__(PdfPage)
-        twin.__dict__.update(self.__getstate__())
-        twin._cache = store
-        return twin
-
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Pixels ``[y0, y1) x [x0, x1)`` of the page as shown, ``(h, w, 3)`` uint8 RGB."""
         if not (0 <= y0 < y1 <= self.height and 0 <= x0 < x1 <= self.width):
