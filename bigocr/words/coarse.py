@@ -28,6 +28,7 @@ All boxes are in scan pixels.
 from __future__ import annotations
 
 import numpy as np
+import shapely  # at import, not first in a worker thread: two threads importing it at once can fail
 
 from bigocr.document import Word
 
@@ -170,8 +171,6 @@ def merge_coarse(fine: list[Word], tall: list[Word]) -> list[Word]:
     """
     if not tall:
         return list(fine)
-    import shapely
-
     f, c = word_bounds(fine), word_bounds(tall)
     f_area, c_area = _area(f), _area(c)
     # Only the pairs whose boxes meet can overlap: a tree of the headlines, asked once for every fine word
