@@ -1,6 +1,6 @@
 """Lines on the VD-SBB historical prints: line H against the truth's lines, and how close the baselines lie.
 
-    python benchmarks/lines.py [--data ../shared/data/real] [--split all|eval|train] [--json out.json]
+    python benchmarks/lines.py [--data ../shared/data/real] [--split test|eval|all] [--json out.json]
 
 The truth (OCR-D GT, VD-SBB) has lines and word polygons but no baselines.  So a baseline is measured
 against the words that stand on it: in each truth line matched to one of bigocr's lines (IoU >= 0.5, one
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "real"))
-    p.add_argument("--split", default="all", choices=("all", "eval", "train"))
+    p.add_argument("--split", default="test", choices=("test", "eval", "all"))
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     pages, t0 = [], time.perf_counter()

@@ -283,17 +283,28 @@ def bench_split(args, weights: Path, tmp: Path) -> list[dict]:
 
 # -- quality and end-to-end cost -----------------------------------------------------------------
 
+def _mosaic_page(source: str, gt: Path) -> bool:
+    """The pages the speed benchmarks run on: the same since the first mosaic (every page outside the training
+    third: the eval and test splits of FUNSD and SROIE, VD-SBB's eval works), so that speed figures compare
+    across sessions.  Their word H is a figure of pages choices were made on, not a test figure."""
+    from bigocr.dev.evaluate import load_truth
+    from bigocr.dev.split import split_of
+
+    _, doc = load_truth(gt)
+    split = split_of(gt.name[:-len(".gt.json")], source, doc)
+    return split == "eval" or (split == "test" and source != "vdsbb")
+
+
 def mosaic(data: Path, out: Path, width: int = SEED_W, height: int = SEED_H, sources=("vdsbb", "funsd")) -> Path:
     """Pack the real eval pages of ``sources`` into one white scan, shelf by shelf; truth moved along."""
     import tifffile
 
-    from bigocr.dev.evaluate import load_truth, split_of
+    from bigocr.dev.evaluate import load_truth
     from bigocr.tiler.scan import open_scan
 
     canvas = np.full((height, width, 3), 255, np.uint8)
     words, x, y, shelf, used = [], 0, 0, 0, []
-    pages = [p for s in sources for p in sorted((data / s).glob("*.gt.json"))
-             if split_of(p.name[:-len(".gt.json")]) == "eval"]
+    pages = [p for s in sources for p in sorted((data / s).glob("*.gt.json")) if _mosaic_page(s, p)]
     for gt in pages:
         image_path, doc = load_truth(gt)
         if doc.get("granularity") != "word":
@@ -362,7 +373,7 @@ def bench_student(args, weights: Path, students: list[Path], tmp: Path) -> dict:
 
 def bench_scans(args, tmp: Path) -> dict:
     """``bigocr run`` with its defaults on real scans, the grid (default) beside the thirds."""
-    from bigocr.dev.evaluate import match, split_of
+    from bigocr.dev.evaluate import match
 
     data = Path(args.data)
     h, w = (2400, 2400) if args.quick else (4000, 5000)
@@ -375,7 +386,7 @@ def bench_scans(args, tmp: Path) -> dict:
     if not args.quick:  # the big receipts: real 600 dpi scans
         for gt in sorted((data / "sroie").glob("*.gt.json")):
             doc = json.loads(gt.read_text())
-            if split_of(gt.name[:-len(".gt.json")]) == "eval" and doc["width"] * doc["height"] >= 20e6:
+            if _mosaic_page("sroie", gt) and doc["width"] * doc["height"] >= 20e6:
                 scans.append((f"SROIE receipt {doc['image']}", gt.with_name(doc["image"])))
     if not scans:
         print(f"\n## scans: skipped: no real scans in {data}")

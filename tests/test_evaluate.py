@@ -39,11 +39,55 @@ def test_group_lines():
     assert spans == [(0, 0, 60, 11), (0, 30, 40, 40), (200, 0, 230, 10)]
 
 
-def test_split_is_fixed_and_roughly_a_third():
+def test_split_is_fixed_and_three_ways():
     stems = [f"{i:08d}" for i in range(900)]
-    train = [s for s in stems if split_of(s) == "train"]
-    assert 250 < len(train) < 350
+    splits = [split_of(s) for s in stems]
+    assert 250 < splits.count("train") < 350 and 250 < splits.count("test") < 350
     assert split_of("0000971160") == split_of("0000971160")
+    assert split_of("durrgeda_735780412_00000051", "vdsbb") == "test"  # by work, whatever the page
+    assert split_of("durrgeda_735780412_00000099", "vdsbb") == "test"
+    assert split_of("durrgeda_735780412_00000099", "vdsbb", development=False) == "held"
+    assert split_of("albedm_837425875_00000031", "vdsbb") == "eval"
+    receipt = {"words": [{"box": box(0, 0, 50, 10).tolist(), "text": "sanyu  stationery shop"}]}
+    assert split_of("475", "sroie", receipt) == "test"
+    assert split_of("475", "sroie", receipt, development=False) == "held"
+    assert split_of("475", "sroie", {"words": []}) == "eval"
+
+
+def test_the_real_split_keeps_test_works_and_shops_out_of_training():
+    """On the shared scans: the test pages, and no training-pool page of a test work or shop trains."""
+    from pathlib import Path
+
+    from bigocr.dev.evaluate import truth_pages
+    from bigocr.dev.split import TEST_WORKS, shop_of, work_of
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (shared / "real" / "vdsbb").is_dir() or not (shared / "train" / "vdsbb").is_dir():
+        pytest.skip("no shared/data here")
+    n = {(src, sp): len(list(truth_pages(shared / "real" / src, sp)))
+         for src in ("funsd", "sroie", "vdsbb") for sp in ("train", "eval", "test")}
+    assert n[("vdsbb", "test")] == 6 and n[("vdsbb", "eval")] == 8 and n[("vdsbb", "train")] == 0
+    assert n[("sroie", "test")] == 3 and n[("sroie", "eval")] == 3 and n[("sroie", "train")] == 7
+    assert n[("funsd", "test")] > 40 and n[("funsd", "eval")] > 40
+    test_works = {work_of(stem) for stem, _, _ in truth_pages(shared / "real" / "vdsbb", "test")}
+    assert test_works == TEST_WORKS
+    trained = {work_of(stem) for stem, _, _ in truth_pages(shared / "train" / "vdsbb", "train")}
+    assert not trained & TEST_WORKS and len(list(truth_pages(shared / "train" / "vdsbb", "held"))) == 12
+    shops = {shop_of(doc) for _, _, doc in truth_pages(shared / "real" / "sroie", "test")}
+    assert None not in shops and len(shops) == 3
+    assert not any(shop_of(doc) for _, _, doc in truth_pages(shared / "train" / "sroie", "train"))
+
+
+def test_bootstrap_interval_over_pages():
+    from bigocr.dev.evaluate import bootstrap_hmean
+
+    same = [(8, 10, 10)] * 12
+    assert bootstrap_hmean(same) == pytest.approx((0.8, 0.8))
+    mixed = [(10, 10, 10), (0, 10, 10), (5, 10, 10), (9, 10, 10)] * 3
+    lo, hi = bootstrap_hmean(mixed)
+    h = sum(m for m, _, _ in mixed) / sum(t for _, _, t in mixed)
+    assert lo < h < hi and hi - lo > 0.1
+    assert bootstrap_hmean(mixed) == (lo, hi)  # seeded
 
 
 def test_evaluate_source_on_a_made_up_folder(tmp_path):
@@ -78,3 +122,33 @@ def test_end_to_end_matching_needs_the_same_text(tmp_path):
     text: dict = {}
     counts, _, _, _ = evaluate_source(tmp_path, lambda path, doc: list(zip(found, said)), split="all", text=text)
     assert counts.matched == 2 and text["exact"].matched == 1 and text["folded"].matched == 2
+
+
+def test_ppocr_peer_reads_a_real_form_and_is_measured_on_its_own_lines(tmp_path):
+    """The evaluation peer runs for real (the RapidOCR wheel's PP-OCRv6 models): its words on a FUNSD form match
+    the truth's, and where the truth is line-level its own lines are matched, not its words regrouped."""
+    from pathlib import Path
+
+    pytest.importorskip("rapidocr")
+    from bigocr.dev.evaluate import truth_pages
+    from bigocr.dev.ppocr import PPOCR
+
+    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "funsd"
+    if not real.is_dir():
+        pytest.skip("no shared/data/real here")
+    stem, image, doc = next(truth_pages(real, "eval", 1))
+    peer = PPOCR(threads=1)
+    words, lines = peer.words(image), peer.lines(image)
+    assert len(lines) < len(words) and all(text for _, text in words)
+    truth = [np.asarray(w["box"], np.float64) for w in doc["words"]]
+    c = match([b for b, _ in words], truth, [bool(w.get("ignore")) for w in doc["words"]])
+    assert c.hmean > 0.4  # a working detector, not noise (it finds 0.6-0.8 of FUNSD's words)
+    said = {t.casefold() for _, t in words}
+    assert len(said & {str(w.get("text", "")).casefold() for w in doc["words"]}) > 10  # and reads them
+    # the same page as line-level truth: the peer's own lines are what gets matched
+    (tmp_path / image.name).symlink_to(image)
+    (tmp_path / f"{stem}.gt.json").write_text(json.dumps({**doc, "granularity": "line",
+                                                          "words": [{"box": b.tolist()} for b, _ in lines]}))
+    counts, _, _, _ = evaluate_source(tmp_path, lambda p, d: [b for b, _ in peer.words(p)], split="all",
+                                      detect_lines=lambda p, d: [b for b, _ in peer.lines(p)])
+    assert counts.hmean == 1.0

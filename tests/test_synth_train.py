@@ -355,9 +355,21 @@ def test_reader_data_folders_and_crop_augmentation():
     import bigocr
     from bigocr.dev.train.reader import _degrade, _trim, folders
 
-    assert folders("a, b:train,c:eval") == [(Path("a"), "all"), (Path("b"), "train"), (Path("c"), "eval")]
+    assert folders("a, b:train") == [(Path("a"), "train"), (Path("b"), "train")]
+    assert folders("a, b:all", purpose="eval") == [(Path("a"), "all"), (Path("b"), "all")]
     with pytest.raises(bigocr.ParameterError, match="train, eval or all"):
-        folders("a:test")
+        folders("a:held")
+    with pytest.raises(bigocr.ParameterError, match="reported figures only"):
+        folders("a:test", purpose="eval")
+    with pytest.raises(bigocr.ParameterError, match="choose checkpoints"):
+        folders("a:eval")
+    real = Path("../shared/data/real")
+    assert folders(f"{real}/funsd, {real}/vdsbb:eval", purpose="eval") == [(real / "funsd", "eval"),
+                                                                           (real / "vdsbb", "eval")]
+    with pytest.raises(bigocr.ParameterError, match="funsd:train"):
+        folders(f"{real}/funsd")  # a development source must name its training third
+    with pytest.raises(bigocr.ParameterError, match="funsd:train"):
+        folders(f"{real}/funsd:all")
     rng = np.random.default_rng(0)
     crop = np.full((64, 300), 255, np.uint8)
     crop[20:44, 40:260] = 0  # the word; 0.3 word heights of paper around it

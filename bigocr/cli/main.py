@@ -26,8 +26,8 @@ EXIT_USAGE = 1
 EXIT_BATCH_FAILED = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
-#: Commands with parsers of their own, in bigocr.dev: ``bigocr [-v] train|eval|train-reader|distill ...``.
-DEV_COMMANDS = (["train"], ["eval"], ["train-reader"], ["distill"])
+#: Commands with parsers of their own, in bigocr.dev: ``bigocr [-v] train|eval|train-reader|distill|train-segments``.
+DEV_COMMANDS = (["train"], ["eval"], ["train-reader"], ["distill"], ["train-segments"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("train-reader", help="fine-tune the recognizer on pages with text (bigocr train-reader --help)",
                    add_help=False)
     sub.add_parser("distill", help="distil a slim CRAFT from a teacher's maps (bigocr distill --help)", add_help=False)
+    sub.add_parser("train-segments", help="fit the model that cuts lines into segments (bigocr train-segments --help)",
+                   add_help=False)
     plan = sub.add_parser("plan", help="print the scale and tile plan of a scan",
                           description="Print the scale and tile plan of SCAN (reads its header, and a few windows for "
                                       "--scale auto).")
@@ -375,6 +377,8 @@ def _cmd_sub(command: str, argv: list[str]) -> int:
         from bigocr.dev.train.reader import main as sub_main
     elif command == "distill":
         from bigocr.dev.train.distill import main as sub_main
+    elif command == "train-segments":
+        from bigocr.dev.train.segments import main as sub_main
     else:
         from bigocr.dev.evaluate import main as sub_main
 

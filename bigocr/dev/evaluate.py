@@ -23,7 +23,6 @@ with the speed in scan megapixels per second.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -35,11 +34,12 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import Polygon
 
+from bigocr.dev.split import is_development, split_of
 from bigocr.errors import BigOCRError, ParameterError
 from bigocr.recognizer.charset import normalize_historical
 
-__all__ = ["Counts", "match", "group_lines", "split_of", "load_truth", "truth_pages", "truth_crops", "tesseract_words",
-           "evaluate_source", "main"]
+__all__ = ["Counts", "bootstrap_hmean", "polygon", "match", "group_lines", "split_of", "load_truth", "truth_pages", "truth_crops",
+           "tesseract_words", "evaluate_source", "main"]
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -78,7 +78,27 @@ class Counts:
                 "matched": self.matched, "detections": self.detections, "truth": self.truth}
 
 
-def _polygon(quad) -> Polygon:
+def bootstrap_hmean(pages: list[tuple[int, int, int]], *, rounds: int = 2000, seed: int = 0,
+                    level: float = 0.95) -> tuple[float, float]:
+    """A ``level`` interval of the H-mean by the bootstrap over pages.
+
+    ``pages`` holds each page's ``(matched, detections, truth)``; each round
+    draws as many pages with replacement and sums their counts (micro H, as
+    the figure itself).  A fixed seed: the same pages give the same interval.
+    """
+    if not pages:
+        return 0.0, 0.0
+    counts = np.asarray(pages, np.float64)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(counts), size=(rounds, len(counts)))
+    m, d, t = (counts[:, k][picks].sum(axis=1) for k in range(3))
+    h = np.where(d + t > 0, 2 * m / np.maximum(d + t, 1e-12), 0.0)  # 2PR/(P+R) = 2m/(d+t)
+    lo, hi = np.quantile(h, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def polygon(quad) -> Polygon:
+    """A valid shapely polygon of a quad (a self-crossing one mended by ``buffer(0)``)."""
     poly = Polygon(np.asarray(quad, dtype=np.float64))
     return poly if poly.is_valid else poly.buffer(0)
 
@@ -98,8 +118,8 @@ def match(detections: list, truth: list, ignore: list[bool] | None = None, thres
         (end-to-end: its text equals the truth's).
     """
     ignore = ignore or [False] * len(truth)
-    det_polys = [_polygon(d) for d in detections]
-    gt_polys = [_polygon(g) for g in truth]
+    det_polys = [polygon(d) for d in detections]
+    gt_polys = [polygon(g) for g in truth]
     cared = [i for i, ig in enumerate(ignore) if not ig]
     dropped = set()
     for j, dp in enumerate(det_polys):
@@ -142,16 +162,6 @@ def group_lines_text(boxes: list, texts: list[str]) -> tuple[list[np.ndarray], l
 
     lines = analyse_layout(boxes).lines
     return [line.box for line in lines], [" ".join(t for t in (texts[i] for i in line.words) if t) for line in lines]
-
-
-def split_of(stem: str, train_fraction: float = 1 / 3) -> str:
-    """``"train"`` or ``"eval"``: a fixed split of the real scans by a hash of the file stem.
-
-    Word-level scans whose split is ``"train"`` may feed weak supervision;
-    only ``"eval"`` scans are used for the figures.
-    """
-    h = int(hashlib.sha256(stem.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "train" if h < train_fraction else "eval"
 
 
 def load_truth(gt_path: Path) -> tuple[Path, dict]:
@@ -220,16 +230,22 @@ def demo_words(image: np.ndarray, detector, *, text_threshold: float = 0.7, link
 def truth_pages(folder: Path, split: str = "eval", limit: int | None = None, keep=None):
     """``(stem, image_path, doc)`` of the pages of ``folder`` in ``split`` (``"all"``: every page).
 
-    Pages for which ``keep(doc)`` is false are skipped and not counted towards ``limit``.
+    The split is :func:`bigocr.dev.split.split_of`'s: ``train``, ``eval`` or
+    ``test`` in the development scans (``…/real/<source>``); ``train`` in the
+    training pool or any other folder is every page but those of a test work or
+    shop.  Pages for which ``keep(doc)`` is false are skipped and not counted
+    towards ``limit``.
     """
+    folder = Path(folder)
+    development = is_development(folder)
     found = 0
-    for gt_path in sorted(Path(folder).glob("*.gt.json")):
-        stem = gt_path.name[: -len(".gt.json")]
-        if split != "all" and split_of(stem) != split:
-            continue
+    for gt_path in sorted(folder.glob("*.gt.json")):
         if limit is not None and found >= limit:
             return
+        stem = gt_path.name[: -len(".gt.json")]
         image, doc = load_truth(gt_path)
+        if split != "all" and split_of(stem, doc.get("source", folder.name), doc, development=development) != split:
+            continue
         if keep is not None and not keep(doc):
             continue
         found += 1
@@ -257,7 +273,7 @@ def truth_crops(folder: Path, split: str = "eval", limit: int | None = None, lin
 
 def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: int | None = None,
                     log=None, lines: bool = False, per_image: dict | None = None,
-                    text: dict | None = None) -> tuple[Counts, float, int, int]:
+                    text: dict | None = None, detect_lines=None) -> tuple[Counts, float, int, int]:
     """Evaluate ``detect_words(image_path, truth) -> list of quads`` on one source folder.
 
     With ``lines=True`` the words are grouped into lines and matched against the
@@ -268,11 +284,17 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
     End to end: with ``text`` (a dict), ``detect_words`` returns ``(quad, text)``
     pairs, and ``text["exact"]`` / ``text["folded"]`` sum the matches whose text
     also equals the truth's (as written / case-folded).
+
+    ``detect_lines(image_path, truth)``, if given, is called instead where the
+    truth is line-level: a detector that finds lines of its own (PP-OCR) is
+    measured on them, not on its words grouped by bigocr.
     """
     counts, seconds, images, pixels = Counts(), 0.0, 0, 0
     for stem, image, doc in truth_pages(folder, split, limit, keep=lambda doc: not lines or doc.get("lines")):
+        line_level = lines or doc.get("granularity") == "line"
+        own_lines = line_level and detect_lines is not None
         t0 = time.perf_counter()
-        words = detect_words(image, doc)
+        words = (detect_lines if own_lines else detect_words)(image, doc)
         spent = time.perf_counter() - t0
         seconds += spent
         items = doc["lines" if lines else "words"]
@@ -281,20 +303,24 @@ def evaluate_source(folder: Path, detect_words, *, split: str = "eval", limit: i
         said = None
         if text is not None:
             words, said = [b for b, _ in words], [t for _, t in words]
-        if lines or doc.get("granularity") == "line":
+        if line_level and not own_lines:
             if said is None:
                 words = group_lines(words)
             else:
                 words, said = group_lines_text(words, said)
         c = match(words, truth, ignore)
+        page_text = {}
         if said is not None:
             truth_text = [normalize_historical(w.get("text") or "") for w in items]
             for key, norm in (("exact", str), ("folded", str.casefold)):
                 text.setdefault(key, Counts())
-                text[key] += match(words, truth, ignore, same=lambda j, i: norm(said[j]) == norm(truth_text[i]))
+                page_text[key] = match(words, truth, ignore, same=lambda j, i: norm(said[j]) == norm(truth_text[i]))
+                text[key] += page_text[key]
         if per_image is not None:
             per_image[stem] = {"matched": c.matched, "detections": c.detections, "truth": c.truth,
                                "seconds": round(spent, 2)}
+            if page_text:
+                per_image[stem]["folded"] = page_text["folded"].matched
         counts += c
         images += 1
         pixels += int(doc["width"]) * int(doc["height"])
@@ -437,6 +463,13 @@ def _main_read(args, data: Path) -> int:
 
         def read_crops(crops, source):
             return tesseract_read(crops, psm=7 if args.lines else 8, lang=TESSERACT_LANG.get(source, "eng"))
+    elif args.ppocr:
+        from bigocr.dev.ppocr import PPOCR
+
+        name, peer = "PP-OCRv6 small rec (RapidOCR)", PPOCR()
+
+        def read_crops(crops, source):
+            return peer.read(crops)
     else:
         name = f"{info.get('name')} ({info.get('precision')})"
 
@@ -472,10 +505,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bigocr eval", description="Precision, recall and H-mean on real scans.")
     p.add_argument("--data", default="../shared/data/real", help="folder with one subfolder per source")
     p.add_argument("--sources", default="funsd,sroie,vdsbb")
-    p.add_argument("--split", default="eval", choices=("eval", "train", "all"))
+    p.add_argument("--split", default="eval", choices=("eval", "test", "train", "all"),
+                   help="eval (default: what choices are made on), test (reported figures only: nothing is chosen "
+                        "on them), train, all (bigocr.dev.split: VD-SBB by work, SROIE by shop)")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--weights", help="evaluate bigocr with these weights (default: bigocr's default, craft-fast)")
     who.add_argument("--tesseract", action="store_true", help="evaluate Tesseract's word boxes (the baseline)")
+    who.add_argument("--ppocr", action="store_true",
+                     help="evaluate PP-OCR (PP-OCRv6 small det + rec from the RapidOCR wheel, its defaults; an "
+                          "evaluation-only peer): its own lines where the truth is line-level, their words otherwise")
     who.add_argument("--truth-words", action="store_true",
                      help="use the true word boxes (with --lines: measures the line grouping alone)")
     p.add_argument("--lines", action="store_true",
@@ -513,7 +551,19 @@ def main(argv=None) -> int:
         raise ParameterError(f"--data {data}: no such folder (the real scans live in shared/data/real)")
     if args.read:
         return _main_read(args, data)
-    if args.tesseract:
+    own_lines = None  # a peer's own lines, for line-level truth
+    if args.ppocr:
+        from bigocr.dev.ppocr import PPOCR
+
+        ppocr = PPOCR()
+
+        def detect_words(path, doc):
+            return ppocr.words(path) if args.text else [b for b, _ in ppocr.words(path)]
+
+        own_lines = (lambda path, doc: ppocr.lines(path)) if args.text else (  # noqa: E731
+            lambda path, doc: [b for b, _ in ppocr.lines(path)])
+        name = "PP-OCRv6 small det + rec (RapidOCR, its defaults)"
+    elif args.tesseract:
         def detect_words(path, doc):
             lang = TESSERACT_LANG.get(doc.get("source"), "eng") if args.text else "eng"
             return tesseract_words(path, lang=lang, with_text=args.text)
@@ -564,30 +614,36 @@ def main(argv=None) -> int:
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
     reading = {"seconds": 0.0, "words": 0}  # time bigocr spent reading (with --text), kept out of the MP/s
     print(f"{'source':8} {'images':>6} {'precision':>9} {'recall':>7} {'H-mean':>7} {'s/image':>8} {'MP/s':>6}   "
-          f"({name}{', lines' if args.lines else ''})")
+          f"95 % (pages)   ({name}{', lines' if args.lines else ''}; {args.split} split)")
     for source in args.sources.split(","):
         per_image: dict = {}
         text: dict | None = {} if args.text else None
         reading.update(seconds=0.0, words=0)
         counts, seconds, images, pixels = evaluate_source(data / source, detect_words, split=args.split,
                                                           limit=args.limit, log=print if args.verbose else None,
-                                                          lines=args.lines, per_image=per_image, text=text)
+                                                          lines=args.lines, per_image=per_image, text=text,
+                                                          detect_lines=own_lines)
         seconds -= reading["seconds"]  # detection alone
         mps = pixels / 1e6 / seconds if seconds else 0.0
-        report["sources"][source] = {**counts.to_dict(), "images": images, "seconds": round(seconds, 1),
+        pages = [(v["matched"], v["detections"], v["truth"]) for v in per_image.values()]
+        interval = bootstrap_hmean(pages)
+        report["sources"][source] = {**counts.to_dict(), "hmean_95": [round(v, 4) for v in interval],
+                                     "images": images, "seconds": round(seconds, 1),
                                      "megapixels": round(pixels / 1e6, 2), "mp_per_s": round(mps, 3),
                                      "per_image": per_image}
         line = (f"{source:8} {images:>6} {counts.precision:>9.3f} {counts.recall:>7.3f} {counts.hmean:>7.3f} "
-                f"{seconds / max(1, images):>8.2f} {mps:>6.3f}")
+                f"{seconds / max(1, images):>8.2f} {mps:>6.3f}   [{interval[0]:.3f}, {interval[1]:.3f}]")
         if text:
             exact, folded = text.get("exact", Counts()), text.get("folded", Counts())
-            report["sources"][source]["end_to_end"] = {"exact": exact.to_dict(), "folded": folded.to_dict()}
+            folded_95 = bootstrap_hmean([(v.get("folded", 0), v["detections"], v["truth"]) for v in per_image.values()])
+            report["sources"][source]["end_to_end"] = {"exact": exact.to_dict(), "folded": folded.to_dict(),
+                                                       "folded_hmean_95": [round(v, 4) for v in folded_95]}
             if reading["words"]:
                 per_s = reading["words"] / max(reading["seconds"], 1e-9)
                 report["sources"][source]["reading"] = {"seconds": round(reading["seconds"], 1),
                                                         "words": reading["words"], "words_per_s": round(per_s, 1)}
             line += (f"   text: P {exact.precision:.3f} R {exact.recall:.3f} H {exact.hmean:.3f} "
-                     f"(case-folded H {folded.hmean:.3f})")
+                     f"(case-folded H {folded.hmean:.3f} [{folded_95[0]:.3f}, {folded_95[1]:.3f}])")
         print(line, flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from bigocr.document import Block, Layout, Line
+from bigocr.words.segments import split_segments
 
-__all__ = ["analyse_layout", "estimate_skew", "connected"]
+__all__ = ["analyse_layout", "chained_lines", "estimate_skew", "connected"]
 
 
 def _rotation(degrees: float) -> np.ndarray:
@@ -295,8 +296,23 @@ def _xy_cut(rects: np.ndarray, ids: list[int]) -> list[int]:
     return sorted(ids, key=lambda i: (rects[i, 1], rects[i, 0]))
 
 
+def chained_lines(quads: np.ndarray, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: float = 0.5,
+                  skew: float | None = None):
+    """Steps 1 and 2 of :func:`analyse_layout`: the words chained into lines, marks folded in.
+
+    Returns the skew (degrees), the upright word rectangles ``(x0, y0, x1, y1)``,
+    the lines as lists of word ids and the rows index over the rectangles (what
+    :func:`bigocr.words.segments.split_segments` takes; ``bigocr
+    train-segments`` fits its model on the same lines).
+    """
+    angle = estimate_skew(quads) if skew is None else float(skew)
+    upright = quads @ _rotation(angle).T
+    rects = np.concatenate([upright.min(axis=1), upright.max(axis=1)], axis=1)  # x0, y0, x1, y1
+    return angle, rects, _absorb_marks(_group_lines(rects, gap, overlap, wide_gap), rects), _Rows(rects)
+
+
 def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: float = 0.5, line_gap: float = 1.0,
-                   height_ratio: float = 1.6, skew: float | None = None) -> Layout:
+                   height_ratio: float = 1.6, skew: float | None = None, segments=True) -> Layout:
     """Group word boxes into lines and blocks, in reading order.
 
     Parameters
@@ -317,6 +333,10 @@ def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: f
         Lines whose heights differ by more than this factor are not one block.
     skew : float, optional
         Page skew in degrees; estimated from the boxes when None.
+    segments : bool or dict
+        Cut lines into segments where the page sets them apart
+        (:func:`bigocr.words.segments.split_segments`: a receipt's label and
+        amount); a dict is a segment model of one's own, False keeps lines whole.
 
     Returns
     -------
@@ -328,20 +348,17 @@ def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: f
     >>> import numpy as np
     >>> def box(x, y, w=40, h=20):
     ...     return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], float)
-    >>> layout = analyse_layout([box(60, 0), box(0, 0), box(0, 30)])
+    >>> layout = analyse_layout([box(50, 0), box(0, 0), box(0, 30)])
     >>> [line.words for line in layout.lines]
     [(1, 0), (2,)]
     """
     quads = np.asarray([np.asarray(b, dtype=np.float64).reshape(4, 2) for b in boxes]).reshape(-1, 4, 2)
     if len(quads) == 0:
         return Layout((), 0.0)
-    angle = estimate_skew(quads) if skew is None else float(skew)
-    rot = _rotation(angle)
-    upright = quads @ rot.T
-    rects = np.concatenate([upright.min(axis=1), upright.max(axis=1)], axis=1)  # x0, y0, x1, y1
-    back = rot.T
-
-    word_lines = _absorb_marks(_group_lines(rects, gap, overlap, wide_gap), rects)
+    angle, rects, word_lines, rows = chained_lines(quads, gap=gap, wide_gap=wide_gap, overlap=overlap, skew=skew)
+    back = _rotation(angle).T
+    if segments:
+        word_lines = split_segments(word_lines, rects, rows, None if segments is True else segments)
     line_rects = np.array([_union(rects[ws]) for ws in word_lines])
     line_heights = np.array([np.median(rects[ws, 3] - rects[ws, 1]) for ws in word_lines])
     block_lines = _group_blocks(line_rects, line_heights, line_gap, height_ratio)

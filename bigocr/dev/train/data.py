@@ -64,14 +64,37 @@ class SynthCrops(torch.utils.data.Dataset):
             torch.from_numpy(confidence)
 
 
-def folders(spec: str) -> list[tuple[Path, str]]:
-    """``"a,b:train"`` -> ``[(Path("a"), "all"), (Path("b"), "train")]``: folders of pages and the split to take."""
+def folders(spec: str, purpose: str = "train") -> list[tuple[Path, str]]:
+    """``"a,b:train"`` -> ``[(Path("a"), "train"), (Path("b"), "train")]``: folders of pages and the split to take.
+
+    ``purpose="train"`` (``--data``, ``--real``): a folder of the training pool
+    (or any folder outside the development scans) gives its ``train`` pages
+    (every page but those of a test work or shop, :mod:`bigocr.dev.split`); a
+    development source (``…/real/<source>``) must say ``:train``, and
+    ``:eval``, ``:test`` or ``:all`` are refused there.  ``purpose="eval"``
+    (``--eval-data``, what picks a checkpoint): a development source gives its
+    ``eval`` pages; ``:test`` is refused (figures only).
+    """
+    from bigocr.dev.split import is_development
+
     out = []
     for item in filter(None, (part.strip() for part in spec.split(","))):
         folder, _, split = item.partition(":")
-        if split not in ("", "all", "train", "eval"):
+        folder = Path(folder)
+        if split not in ("", "all", "train", "eval", "test"):
             raise ParameterError(f"{item}: the split after ':' must be train, eval or all")
-        out.append((Path(folder), split or "all"))
+        if split == "test":
+            raise ParameterError(f"{item}: test pages are for reported figures only, never for training or choices")
+        development = is_development(folder)
+        if purpose == "train":
+            if development and split != "train":
+                raise ParameterError(f"{item}: {folder} holds development scans: name their training pages as "
+                                     f"{folder}:train (their eval and test pages never train)")
+            if split == "eval":
+                raise ParameterError(f"{item}: eval pages choose checkpoints; they do not train")
+            out.append((folder, "train"))
+        else:
+            out.append((folder, (split or "eval") if development else (split or "all")))
     return out
 
 

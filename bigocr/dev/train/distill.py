@@ -382,7 +382,9 @@ def main(argv=None) -> int:
     p.add_argument("--teacher", default=d.teacher, help="teacher weights: a name or a path (default: %(default)s)")
     p.add_argument("--width", type=float, default=d.width, help="the student's channel width (default: %(default)s)")
     p.add_argument("--data", default=d.data,
-                   help="folders of training pages, comma-separated; FOLDER:train takes the training third only")
+                   help=("folders of training pages, comma-separated: a development source (../shared/data/real/X) "
+                         "as X:train, its training third; a training-pool folder gives every page but those of a "
+                         "test work or shop"))
     p.add_argument("--crop", type=int, default=d.crop)
     p.add_argument("--crops-per-page", type=int, default=d.crops_per_page)
     p.add_argument("--steps", type=int, default=d.steps)

@@ -207,8 +207,9 @@ def main(argv=None) -> int:
     p.add_argument("--init", default="", metavar="NAME|PATH",
                    help="start from these weights (e.g. craft-mlt-25k: fine-tuning); default: random")
     p.add_argument("--real", default="", metavar="FOLDERS",
-                   help="real pages with word truth for weak supervision, comma-separated (FOLDER:train: the "
-                        "training third); pseudo character boxes from the --init model, made once in OUT/weak")
+                   help="real pages with word truth for weak supervision, comma-separated (a development source as "
+                        "X:train, its training third; test works' and shops' pages never train); pseudo character "
+                        "boxes from the --init model, made once in OUT/weak")
     p.add_argument("--real-share", type=float, default=0.5, help="share of real crops with --real (default 0.5)")
     p.add_argument("--export", metavar="PATH", help="after training, write the weights here (.safetensors)")
     p.add_argument("--name", default="bigocr-craft", help="model name recorded in exported weights")

@@ -9,7 +9,8 @@ read it roughly.
 
 Data: the word (or, for SROIE, line) crops of one or more folders of pages
 with text (``--data``, default ``../shared/data/train/vdsbb``; ``folder:train``
-takes only the training third of a ``../shared/data/real`` source), cut once at
+takes only the training third of a ``../shared/data/real`` source, which must say so; test works'
+and shops' pages never train, :mod:`bigocr.dev.split`), cut once at
 height 64 and cached in ``OUT/crops.npz`` so the steps never wait on image
 decoding.  With ``--margin M`` the crops are cut with ``M`` times the word's
 height of paper around them and each step trims a random part of it, so the
@@ -332,9 +333,8 @@ def train_reader(config: ReaderConfig, *, log=print) -> dict:
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
         start, saved = resume(out, net, optimizer, config.resumable_fields(), log)
         best = saved.get("best", {"cer": None, "step": None})
-        evals = {folder.name: word_crops(folder, split if split != "all" else "eval",
-                                         config.eval_limit or config.limit_pages)
-                 for folder, split in folders(config.eval_data)}
+        evals = {folder.name: word_crops(folder, split, config.eval_limit or config.limit_pages)
+                 for folder, split in folders(config.eval_data, purpose="eval")}
         bf16 = resolve_precision(config.precision, "cpu") == "bf16"
         ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
         teachers = Teachers(config.teacher, charset, bf16) if config.teacher else None
@@ -395,7 +395,9 @@ def main(argv=None) -> int:
                                 description="Fine-tune the recognizer on pages with text (resumable; rerun to go on).")
     p.add_argument("--out", required=True, help="run folder (checkpoints, crops cache, best.safetensors)")
     p.add_argument("--data", default=ReaderConfig.data,
-                   help="folders of pages with text, comma-separated; FOLDER:train takes the training third only")
+                   help=("folders of training pages, comma-separated: a development source (../shared/data/real/X) "
+                         "as X:train, its training third; a training-pool folder gives every page but those of a "
+                         "test work or shop"))
     p.add_argument("--eval-data", default=ReaderConfig.eval_data,
                    help="folders whose eval pages measure CER, comma-separated (the mean picks the best checkpoint)")
     p.add_argument("--eval-limit", type=int, help="at most this many eval pages per folder")
