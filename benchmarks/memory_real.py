@@ -5,9 +5,9 @@
 Each scan is a tiled BigTIFF (512 px JPEG tiles, quality 90, RGB) made of real VD-SBB pages at their own
 resolution, packed into an 8192 x 8192 block that repeats across the scan; it is written tile by tile, so
 making it needs no scan-sized array.  Each run is ``bigocr run SCAN -o OUT`` with every default (text read,
-all outputs, the local Dask cluster), started as a child; the resident memory of the **whole process tree**
-(the command, its Dask workers and their children) is summed every 0.25 s and its peak kept, beside the
-largest single process's peak (the kernel's ``ru_maxrss``).  The goal of issue 30: 4 GP at no more than
+all outputs, the local Dask cluster), started as a child; the memory of the **whole process tree** (the
+command, its Dask workers and their children: the sum of their proportional set sizes) is sampled every
+0.1 s and its peak kept, beside the largest single process's own peak (the kernel's ``ru_maxrss``).  The goal of issue 30: 4 GP at no more than
 1.2 x the peak of 0.1 GP, and at most 3 GB.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -60,10 +60,13 @@ def write_scan(path: Path, block: np.ndarray, side: int, tile: int = 512) -> Non
                 yield block[by:by + tile, bx:bx + tile]
 
     tifffile.imwrite(path, tiles(), shape=(side, side, 3), dtype=np.uint8, tile=(tile, tile), photometric="rgb",
-                     compression=("jpeg", 90), bigtiff=True)
+                     compression="jpeg", compressionargs={"level": 90}, bigtiff=True)
 
 
-def tree_rss(pid: int) -> int:
+def tree_memory(pid: int) -> int:
+    """Bytes the process tree holds: the sum of its processes' proportional set sizes (shared pages split
+    between the processes sharing them, so the Dask workers' common libraries count once), RSS where the
+    kernel gives no PSS."""
     import psutil
 
     try:
@@ -74,39 +77,43 @@ def tree_rss(pid: int) -> int:
     total = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = p.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total
 
 
 def measure(scan: Path, out: Path) -> dict:
+    """``bigocr run SCAN -o OUT`` as a child: wall time, the tree's peak, the largest process's own peak."""
     cmd = [sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak, when, done = 0, 0.0, threading.Event()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        peak, when, done = 0, 0.0, threading.Event()
 
-    def sample():
-        nonlocal peak, when
-        while not done.is_set():
-            rss = tree_rss(proc.pid)
-            if rss > peak:
-                peak, when = rss, time.perf_counter() - t0
-            done.wait(0.25)
+        def sample():
+            nonlocal peak, when
+            while not done.is_set():
+                used = tree_memory(proc.pid)
+                if used > peak:
+                    peak, when = used, time.perf_counter() - t0
+                done.wait(0.1)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = proc.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # this run's own rusage, not all children's so far
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        sampler.join()
+        wall = time.perf_counter() - t0
+        if proc.returncode:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.read()[-2000:]}")
     words = json.loads((out / "words.json").read_text())
     count = len(words.get("words", words) if isinstance(words, dict) else words)
     return {"seconds": round(wall, 1), "tree_peak_mb": round(peak / 2**20), "tree_peak_at_s": round(when, 1),
-            "largest_process_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-            "words": count}
+            "largest_process_peak_mb": round(usage.ru_maxrss / 1024), "words": count}
 
 
 def main(argv=None) -> int:
@@ -133,7 +140,7 @@ def main(argv=None) -> int:
             scan.unlink()
             shutil.rmtree(tmp / f"out-{gp}", ignore_errors=True)
     base = rows[0]["tree_peak_mb"]
-    print(f"\n| scan | side (px) | words | seconds | MP/s | peak RSS, process tree | × the smallest | largest process |")
+    print("\n| scan | side (px) | words | seconds | MP/s | peak memory (PSS), process tree | × the smallest | largest process (RSS) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['gigapixels']:.2f} GP | {r['side']} | {r['words']} | {r['seconds']:.0f} | "

@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test", choices=("test", "eval"))
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     p.add_argument("--out", type=Path, default=Path("/tmp/bigocr-quality"))
-    p.add_argument("--reuse", action="store_true", help="build the table from the JSON files already in --out")
+    p.add_argument("--reuse", action="store_true",
+                   help="build the table from the JSON files already in --out (made with the same --data)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, pages = [], {}

@@ -54,6 +54,9 @@ def main(argv=None) -> int:
                 runs[key][1].append((e.matched, e.detections, e.truth))
             pages += 1
         out = {"pages": pages}
+        if not pages:
+            print(f"{source}: no pages with line truth in the {args.split} split")
+            continue
         for key, (det, e2e) in runs.items():
             d, e = Counts(*np.sum(det, axis=0)), Counts(*np.sum(e2e, axis=0))
             out[key] = {"line_h": round(d.hmean, 4), "line_h_95": [round(v, 4) for v in bootstrap_hmean(det)],

@@ -30,3 +30,23 @@ def test_the_fit_separates_what_the_features_separate():
 def test_the_shipped_model_is_complete():
     assert len(MODEL["coef"]) == len(MODEL["mean"]) == len(MODEL["scale"]) == len(FEATURES)
     assert 0 < MODEL["threshold"] < 1 and all(s > 0 for s in MODEL["scale"])
+
+
+def test_degenerate_boxes_and_a_tall_box_change_nothing_they_should_not():
+    from bigocr.words.layout import analyse_layout, chained_lines
+
+    words = [np.array(_box(0, 0, 200, 20), float), np.array(_box(50, 10, 50, 10), float),
+             np.array(_box(60, 10, 60, 10), float)]  # two points folded into the word's line as marks
+    assert sum(len(line.words) for line in analyse_layout(words).lines) == 3
+    rng = np.random.default_rng(1)
+    page = [np.array(_box(x, y, x + w, y + 20), float) for y in range(0, 600, 30)
+            for x, w in zip(np.cumsum(rng.uniform(50, 90, 8)), rng.uniform(30, 45, 8))]
+    _, rects, lines, rows = chained_lines(np.array(page))
+    tall = np.array(page + [np.array(_box(2000, 0, 2100, 900), float)])  # a rule or a stamp, far off
+    _, rects2, lines2, rows2 = chained_lines(tall)
+    from bigocr.words.segments import gap_features
+
+    for line in lines:
+        ordered = sorted(line, key=lambda i: rects[i, 0])
+        if len(ordered) > 1:
+            assert np.array_equal(gap_features(rects, ordered, rows), gap_features(rects2, ordered, rows2))

@@ -356,8 +356,8 @@ def test_reader_data_folders_and_crop_augmentation():
     from bigocr.dev.train.reader import _degrade, _trim, folders
 
     assert folders("a, b:train") == [(Path("a"), "train"), (Path("b"), "train")]
-    assert folders("a, b:all", purpose="eval") == [(Path("a"), "all"), (Path("b"), "all")]
-    with pytest.raises(bigocr.ParameterError, match="train, eval or all"):
+    assert folders("a, b:all", purpose="eval") == [(Path("a"), "train"), (Path("b"), "train")]
+    with pytest.raises(bigocr.ParameterError, match="train, eval, test or all"):
         folders("a:held")
     with pytest.raises(bigocr.ParameterError, match="reported figures only"):
         folders("a:test", purpose="eval")
@@ -370,6 +370,8 @@ def test_reader_data_folders_and_crop_augmentation():
         folders(f"{real}/funsd")  # a development source must name its training third
     with pytest.raises(bigocr.ParameterError, match="funsd:train"):
         folders(f"{real}/funsd:all")
+    with pytest.raises(bigocr.ParameterError, match="choices are made on eval pages"):
+        folders(f"{real}/vdsbb:all", purpose="eval")  # would let test pages pick a checkpoint
     rng = np.random.default_rng(0)
     crop = np.full((64, 300), 255, np.uint8)
     crop[20:44, 40:260] = 0  # the word; 0.3 word heights of paper around it

@@ -88,7 +88,9 @@ def split_of(stem: str, source: str = "funsd", doc: dict | None = None, *, devel
         outside the training third is eval).
     development : bool
         False for a page of the training pool: ``train``, or ``held`` when
-        it belongs to a test work or shop.
+        it belongs to a test work or shop (or is a FUNSD page outside the
+        training third: a copy of the development forms never trains on
+        their test pages).
     """
     if source == "vdsbb":
         test = work_of(stem) in TEST_WORKS
@@ -96,14 +98,19 @@ def split_of(stem: str, source: str = "funsd", doc: dict | None = None, *, devel
             return HELD if test else "train"
         return "test" if test else "eval"
     if source == "sroie":
-        shop = shop_of(doc) if doc is not None else None
+        if doc is None:
+            raise ValueError(f"{stem}: a SROIE receipt's split needs its truth (the shop is read from it)")
+        if shop_of(doc):  # a test shop's receipt, wherever it lies
+            return "test" if development else HELD
         if not development:
-            return HELD if shop else "train"
-        if _hash(stem) < 1 / 3:
             return "train"
-        return "test" if shop else "eval"
-    if not development:
+        return "train" if _hash(stem) < 1 / 3 else "eval"
+    if source != "funsd" and not development:
         return "train"
+    # FUNSD (and any other development source): the training third, then test and eval by a second hash;
+    # a FUNSD page found outside the development folder trains only if it is of the training third
     if _hash(stem) < 1 / 3:
         return "train"
+    if not development:
+        return HELD
     return "test" if _hash("test:" + stem) < 0.5 else "eval"

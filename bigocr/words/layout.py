@@ -93,11 +93,17 @@ class _Rows:
         self.order = np.argsort(rects[:, 1], kind="stable")
         self.rects = rects[self.order]
         self.top = self.rects[:, 1]
-        self.tallest = float((rects[:, 3] - rects[:, 1]).max()) if len(rects) else 0.0
+        heights = rects[:, 3] - rects[:, 1]
+        self.tallest = float(np.nanmax(heights)) if np.isfinite(heights).any() else 0.0
 
-    def band(self, y0: float, y1: float) -> np.ndarray:
-        """Rectangles that may reach into ``[y0, y1]`` (a superset; exact tests follow)."""
-        lo = np.searchsorted(self.top, y0 - self.tallest, side="left")
+    def band(self, y0: float, y1: float, tallest: float | None = None) -> np.ndarray:
+        """Rectangles that may reach into ``[y0, y1]`` (a superset; exact tests follow).
+
+        ``tallest``: the tallest rectangle the caller keeps (default: the page's
+        tallest), so that one tall box does not widen every band.
+        """
+        reach = self.tallest if tallest is None else min(self.tallest, tallest)
+        lo = np.searchsorted(self.top, y0 - reach, side="left")
         hi = np.searchsorted(self.top, y1, side="right")
         return self.rects[lo:hi]
 
@@ -348,7 +354,7 @@ def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: f
     >>> import numpy as np
     >>> def box(x, y, w=40, h=20):
     ...     return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], float)
-    >>> layout = analyse_layout([box(50, 0), box(0, 0), box(0, 30)])
+    >>> layout = analyse_layout([box(60, 0), box(0, 0), box(0, 30)])
     >>> [line.words for line in layout.lines]
     [(1, 0), (2,)]
     """

@@ -32,8 +32,9 @@ FEATURES = ("gap", "log_gap_rel", "crossed", "channel", "right_aligned", "left_a
 #: ``threshold`` cuts.  Fitted 2026-12-02 by ``bigocr train-segments --out /work/runs/segments`` (defaults:
 #: the training pool's 88 receipts and 96 prints, 22 156 gaps of the default detector's words, 1 182 of them
 #: segment breaks); threshold 0.5 chosen on line H, the mean over receipts and prints, of the eval split and of
-#: each half of the training pages with the model fitted on the other half (0.866 without cuts, 0.888 with):
-#: eval receipts 0.774 -> 0.805 (3 receipts), prints 0.960 -> 0.954 (8 pages); docs/TRAINING.md.
+#: each half of the training pages (by work and shop) with the model fitted on the other half (0.865 without
+#: cuts, 0.886 with): eval receipts 0.774 -> 0.805 (3 receipts), prints 0.960 -> 0.954 (8 pages);
+#: docs/TRAINING.md.
 MODEL: dict = {
     "mean": [0.303143, -0.098152, 0.97319, 0.628805, 0.725506, 0.610226, 0.001121, 0.615452, 0.632621],
     "scale": [0.425321, 0.735483, 0.161527, 0.137133, 0.637432, 0.523178, 0.188494, 0.534437, 0.544795],
@@ -45,23 +46,21 @@ MODEL: dict = {
 #: How far above and below a gap the neighbouring lines are looked at, in line heights.
 REACH = 4.0
 
-#: Standardised features are clipped to this many deviations: the model is linear, and a comma's width
-#: or a lone line's empty neighbourhood lies far outside what it was fitted on.
-CLIP = 8.0
+#: The fewest words of the lines around (within two heights of a gap) a cut needs: with fewer, the
+#: neighbourhood says nothing (a heading over one short line looks like a channel).
+EVIDENCE = 3
 
 #: A word less than this share of its line's median word height is a mark (a comma, an accent, folded
 #: into the line by :func:`bigocr.words.layout._absorb_marks`): no cut beside it.
 MARK = 0.6
 
 
-def _near(rows, y0: float, y1: float, height: float) -> np.ndarray:
-    rects = rows.band(y0, y1)
-    h = rects[:, 3] - rects[:, 1]
-    keep = (rects[:, 1] < y1) & (rects[:, 3] > y0) & (h <= 1.6 * height) & (h >= 0.5 * height)
-    return rects[keep]
-
-
 def gap_features(rects: np.ndarray, line: list[int], rows) -> np.ndarray:
+    """The model's features of each gap of ``line``: :func:`_gaps`' first half."""
+    return _gaps(rects, line, rows)[0]
+
+
+def _gaps(rects: np.ndarray, line: list[int], rows) -> tuple[np.ndarray, np.ndarray]:
     """Features of each gap between neighbouring words of ``line`` (word ids in x order).
 
     ``rects`` are the upright word rectangles ``(x0, y0, x1, y1)``; ``rows`` is
@@ -73,41 +72,51 @@ def gap_features(rects: np.ndarray, line: list[int], rows) -> np.ndarray:
     stop before it or start after it); how many of those words end within a
     fifth of ``H`` of the right word's right edge (a right-aligned column), or
     start at its left edge (log1p counts); the words' height ratio and widths
-    (log).  Returns ``(len(line) - 1, len(FEATURES))``.
+    (log).  Returns ``(len(line) - 1, len(FEATURES))``, and per gap the number
+    of words of the lines around within two heights of it (the evidence the
+    neighbourhood features rest on).
     """
     ids = np.asarray(line)
     r = rects[ids]
     h = r[:, 3] - r[:, 1]
     gaps_px = r[1:, 0] - r[:-1, 2]
-    big = np.maximum(h[1:], h[:-1])
-    gaps = gaps_px / np.maximum(big, 1e-6)
+    big = np.maximum(np.maximum(h[1:], h[:-1]), 1e-6)
+    gaps = gaps_px / big
     median = max(float(np.median(gaps)), 0.1)
     out = np.zeros((len(ids) - 1, len(FEATURES)))
+    evidence = np.zeros(len(ids) - 1, np.int64)
     y0, y1 = float(r[:, 1].min()), float(r[:, 3].max())
+    top = float(big.max())
+    # the lines around, once per line: every word any gap of it may look at (each gap's test is exact below)
+    around = rows.band(y0 - REACH * top, y1 + REACH * top, tallest=1.6 * top)
+    around = around[(around[:, 2] > r[0, 0] - 2 * top) & (around[:, 0] < r[-1, 2] + 2 * top)]
+    cy = (around[:, 1] + around[:, 3]) / 2
+    around = around[(cy < y0) | (cy > y1)]  # not this line's own words
+    ah = around[:, 3] - around[:, 1]
     for k in range(len(ids) - 1):
         H = float(big[k])
+        near = around[(around[:, 1] < y1 + REACH * H) & (around[:, 3] > y0 - REACH * H)
+                      & (ah <= 1.6 * H) & (ah >= 0.5 * H)]
         gx0, gx1 = float(r[k, 2]), float(r[k + 1, 0])
-        near = _near(rows, y0 - REACH * H, y1 + REACH * H, H)
-        cy = (near[:, 1] + near[:, 3]) / 2
-        near = near[(cy < y0) | (cy > y1)]  # the lines around, not this one
         tol = 0.1 * H
         # with no lines around (a heading, a lone line) nothing shows a channel: counted as crossed
         crossed = np.any((near[:, 0] < gx1 - tol) & (near[:, 2] > gx0 + tol)) if len(near) else True
         span = near[(near[:, 2] > gx0 - 2 * H) & (near[:, 0] < gx1 + 2 * H)]
         outside = (span[:, 2] <= gx0 + tol) | (span[:, 0] >= gx1 - tol)
         channel = float(outside.mean()) if len(span) else 0.5
+        evidence[k] = len(span)
         right = np.count_nonzero(np.abs(near[:, 2] - r[k + 1, 2]) <= 0.2 * H)
         left = np.count_nonzero(np.abs(near[:, 0] - r[k + 1, 0]) <= 0.2 * H)
         out[k] = (gaps[k], np.log(max(gaps[k], 0.02) / median), float(crossed), channel, np.log1p(right),
                   np.log1p(left), np.log(max(h[k + 1], 1e-6) / max(h[k], 1e-6)),
                   np.log(max(r[k, 2] - r[k, 0], 1e-6) / H), np.log(max(r[k + 1, 2] - r[k + 1, 0], 1e-6) / H))
-    return out
+    return out, evidence
 
 
 def split_probability(features: np.ndarray, model: dict | None = None) -> np.ndarray:
     """The model's probability that each gap separates two segments."""
     model = MODEL if model is None else model
-    z = np.clip((features - np.asarray(model["mean"])) / np.asarray(model["scale"]), -CLIP, CLIP)
+    z = (features - np.asarray(model["mean"])) / np.asarray(model["scale"])
     return 1.0 / (1.0 + np.exp(-(z @ np.asarray(model["coef"]) + float(model["bias"]))))
 
 
@@ -122,9 +131,14 @@ def split_segments(word_lines: list[list[int]], rects: np.ndarray, rows, model: 
             out.append(line)
             continue
         ordered = sorted(line, key=lambda i: rects[i, 0])
-        cut = split_probability(gap_features(rects, ordered, rows), model) > model["threshold"]
+        if not np.isfinite(rects[ordered]).all():  # a box without coordinates: the line stays whole
+            out.append(line)
+            continue
+        features, evidence = _gaps(rects, ordered, rows)
+        cut = split_probability(features, model) > model["threshold"]
         h = rects[ordered, 3] - rects[ordered, 1]
         cut &= np.minimum(h[1:], h[:-1]) >= MARK * np.median(h)  # never beside a mark
+        cut &= evidence >= model.get("evidence", EVIDENCE)  # never on the word of a lone neighbour
         start = 0
         for k in np.flatnonzero(cut):
             out.append(ordered[start:k + 1])

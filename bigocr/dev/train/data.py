@@ -82,7 +82,7 @@ def folders(spec: str, purpose: str = "train") -> list[tuple[Path, str]]:
         folder, _, split = item.partition(":")
         folder = Path(folder)
         if split not in ("", "all", "train", "eval", "test"):
-            raise ParameterError(f"{item}: the split after ':' must be train, eval or all")
+            raise ParameterError(f"{item}: the split after ':' must be train, eval, test or all")
         if split == "test":
             raise ParameterError(f"{item}: test pages are for reported figures only, never for training or choices")
         development = is_development(folder)
@@ -93,8 +93,12 @@ def folders(spec: str, purpose: str = "train") -> list[tuple[Path, str]]:
             if split == "eval":
                 raise ParameterError(f"{item}: eval pages choose checkpoints; they do not train")
             out.append((folder, "train"))
-        else:
-            out.append((folder, (split or "eval") if development else (split or "all")))
+        elif development:
+            if split in ("all", "train"):
+                raise ParameterError(f"{item}: choices are made on eval pages: name {folder} or {folder}:eval")
+            out.append((folder, "eval"))
+        else:  # a folder of the training pool: its training pages (never a held-out one)
+            out.append((folder, "train"))
     return out
 
 

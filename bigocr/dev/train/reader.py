@@ -190,14 +190,25 @@ def word_crops(folder: Path, split: str | None = None, limit_pages: int | None =
     return crops, texts
 
 
+def _training_pages(config: ReaderConfig) -> list[str]:
+    """``folder/stem`` of every page ``--data`` trains on now (the split decides: bigocr.dev.split)."""
+    from bigocr.dev.evaluate import truth_pages
+
+    return [f"{folder}/{stem}" for folder, split in folders(config.data)
+            for stem, _, _ in truth_pages(folder, split, config.limit_pages)]
+
+
 def _cached_crops(config: ReaderConfig, out: Path, log):
     cache = out / "crops.npz"
+    pages = _training_pages(config)
     if cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        widths, flat = z["widths"], z["pixels"]
-        ends = np.cumsum(widths * 64)
-        crops = [flat[e - w * 64:e].reshape(64, w) for e, w in zip(ends, widths)]
-        return crops, [str(t) for t in z["texts"]]
+        if "pages" in z.files and [str(p) for p in z["pages"]] == pages:
+            widths, flat = z["widths"], z["pixels"]
+            ends = np.cumsum(widths * 64)
+            crops = [flat[e - w * 64:e].reshape(64, w) for e, w in zip(ends, widths)]
+            return crops, [str(t) for t in z["texts"]]
+        log(f"{cache}: cut from other pages than --data gives now (the split holds some out): cut again")
     t0 = time.perf_counter()
     crops, texts = [], []
     for folder, split in folders(config.data):
@@ -206,7 +217,7 @@ def _cached_crops(config: ReaderConfig, out: Path, log):
     if not crops:
         raise ParameterError(f"{config.data}: no word crops with text there")
     np.savez(cache, widths=np.array([c.shape[1] for c in crops]), texts=np.array(texts),
-             pixels=np.concatenate([c.ravel() for c in crops]))
+             pixels=np.concatenate([c.ravel() for c in crops]), pages=np.array(pages))
     log(json.dumps({"crops": len(crops), "seconds": round(time.perf_counter() - t0, 1), "cache": str(cache)}))
     return crops, texts
 

@@ -14,7 +14,8 @@
    method), each source weighted to the same total (prints have more gaps).
 4. **Threshold.** For thresholds 0.3 … 0.9, the line H-mean (the mean over
    receipts and prints) of the eval pages, and of each half of the training
-   pages (by a hash of the stem) with the model fitted on the other half; the
+   pages (by a hash of the work or the shop: a work's pages, a shop's
+   receipts in the same half) with the model fitted on the other half; the
    threshold with the best sum is kept (three receipts in the eval split are
    too few to choose on alone).
 
@@ -40,8 +41,21 @@ DEFAULT_DATA = "../shared/data/train/sroie,../shared/data/train/vdsbb"
 DEFAULT_EVAL = "../shared/data/real/sroie,../shared/data/real/vdsbb"
 
 
-def _fold(stem: str) -> int:
-    return int(hashlib.sha256(stem.encode()).hexdigest()[:2], 16) % 2
+def _unit(source: str, stem: str, truth: list) -> str:
+    """What a page shares fonts and layout with: its work (VD-SBB), its shop's top line (receipts)."""
+    from bigocr.dev.split import work_of
+
+    if source == "vdsbb":
+        return work_of(stem)
+    if truth:
+        top = min(truth, key=lambda t: min(p[1] for p in t["box"]))
+        return " ".join(str(top.get("text") or stem).upper().split())
+    return stem
+
+
+def _fold(unit: str) -> int:
+    """The half of the training pages a page's work or shop falls in (all its pages in the same half)."""
+    return int(hashlib.sha256(unit.encode()).hexdigest()[:2], 16) % 2
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -99,16 +113,21 @@ def collect(out: Path, spec: str, purpose: str, log=print) -> list[dict]:
     (1: a segment break)."""
     from bigocr.dev.evaluate import truth_pages
     from bigocr.dev.train.data import folders
-    from bigocr.words.segments import gap_features
+    from bigocr.words.segments import FEATURES, gap_features
 
     pages = []
     for folder, split in folders(spec, purpose=purpose):
         t0, n = time.perf_counter(), 0
         for stem, image, doc in truth_pages(folder, split, keep=_truth_lines):
             quads = _words(out, folder, stem, image)
+            truth = _truth_lines(doc)
+            page = {"source": folder.name, "stem": stem, "unit": _unit(folder.name, stem, truth), "quads": quads,
+                    "truth": truth, "x": np.zeros((0, len(FEATURES))), "y": np.zeros(0)}
+            pages.append(page)  # every page counts in line_h, with or without gaps to learn from
+            n += 1
             if len(quads) < 2:
                 continue
-            owner = _owners(quads, _truth_lines(doc))
+            owner = _owners(quads, truth)
             rects, lines, rows = _chained(quads)
             x, y = [], []
             for line in lines:
@@ -120,9 +139,7 @@ def collect(out: Path, spec: str, purpose: str, log=print) -> list[dict]:
                 x.append(feats[known])
                 y.append((a[known] != b[known]).astype(np.float64))
             if x:
-                pages.append({"source": folder.name, "stem": stem, "quads": quads, "truth": _truth_lines(doc),
-                              "x": np.concatenate(x), "y": np.concatenate(y)})
-            n += 1
+                page["x"], page["y"] = np.concatenate(x), np.concatenate(y)
         log(f"{folder} ({split}): {n} pages in {time.perf_counter() - t0:.0f} s")
     if not pages:
         raise ParameterError(f"{spec}: no pages with line truth there")
@@ -189,7 +206,7 @@ def main(argv=None) -> int:
     model = fit(_by_source(train), args.l2)
     # the threshold: line H (mean over sources) of the eval pages and of each half of the training pages
     # with the model fitted on the other half, summed
-    halves = [[p for p in train if _fold(p["stem"]) == k] for k in (0, 1)]
+    halves = [[p for p in train if _fold(p["unit"]) == k] for k in (0, 1)]
     trials = [(evals, model)] + [(halves[k], fit(_by_source(halves[1 - k]), args.l2)) for k in (0, 1)]
     rows = []
     for threshold in (None,) + THRESHOLDS:
