@@ -38,8 +38,8 @@ from bigocr.dev.split import is_development, split_of
 from bigocr.errors import BigOCRError, ParameterError
 from bigocr.recognizer.charset import normalize_historical
 
-__all__ = ["Counts", "bootstrap_hmean", "polygon", "match", "group_lines", "split_of", "load_truth", "truth_pages", "truth_crops",
-           "tesseract_words", "evaluate_source", "main"]
+__all__ = ["Counts", "bootstrap_hmean", "polygon", "match", "group_lines", "split_of", "load_truth", "truth_pages",
+           "truth_crops", "tesseract_words", "evaluate_source", "main"]
 
 
 def _ratio(part: int, whole: int) -> float:

@@ -84,8 +84,8 @@ def split_of(stem: str, source: str = "funsd", doc: dict | None = None, *, devel
         ``funsd``, ``sroie``, ``vdsbb`` (the folder's name); any other source
         splits as FUNSD does.
     doc : dict, optional
-        The page's truth: SROIE's shop is read from it (without it, a receipt
-        outside the training third is eval).
+        The page's truth: SROIE's shop is read from it (a receipt without it
+        raises ValueError).
     development : bool
         False for a page of the training pool: ``train``, or ``held`` when
         it belongs to a test work or shop (or is a FUNSD page outside the

@@ -73,7 +73,8 @@ def folders(spec: str, purpose: str = "train") -> list[tuple[Path, str]]:
     development source (``…/real/<source>``) must say ``:train``, and
     ``:eval``, ``:test`` or ``:all`` are refused there.  ``purpose="eval"``
     (``--eval-data``, what picks a checkpoint): a development source gives its
-    ``eval`` pages; ``:test`` is refused (figures only).
+    ``eval`` pages (``:test``, ``:all`` and ``:train`` are refused), a folder
+    of the training pool its training pages (never a held-out one).
     """
     from bigocr.dev.split import is_development
 

@@ -39,6 +39,7 @@ __all__ = ["collect", "fit", "main"]
 
 DEFAULT_DATA = "../shared/data/train/sroie,../shared/data/train/vdsbb"
 DEFAULT_EVAL = "../shared/data/real/sroie,../shared/data/real/vdsbb"
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _unit(source: str, stem: str, truth: list) -> str:
@@ -56,7 +57,6 @@ def _unit(source: str, stem: str, truth: list) -> str:
 def _fold(unit: str) -> int:
     """The half of the training pages a page's work or shop falls in (all its pages in the same half)."""
     return int(hashlib.sha256(unit.encode()).hexdigest()[:2], 16) % 2
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def _truth_lines(doc: dict) -> list:
