@@ -63,25 +63,25 @@ def write_scan(path: Path, block: np.ndarray, side: int, tile: int = 512) -> Non
                      compression="jpeg", compressionargs={"level": 90}, bigtiff=True)
 
 
-def tree_memory(pid: int) -> int:
+def tree_memory(pid: int) -> tuple[int, list[int]]:
     """Bytes the process tree holds: the sum of its processes' proportional set sizes (shared pages split
     between the processes sharing them, so the Dask workers' common libraries count once), RSS where the
-    kernel gives no PSS."""
+    kernel gives no PSS; and each process's share, the command's first."""
     import psutil
 
     try:
         proc = psutil.Process(pid)
         procs = [proc] + proc.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return 0, []
+    shares = []
     for p in procs:
         try:
             info = p.memory_full_info()
-            total += getattr(info, "pss", info.rss)
+            shares.append(getattr(info, "pss", info.rss))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return sum(shares), shares
 
 
 def measure(scan: Path, out: Path) -> dict:
@@ -90,14 +90,14 @@ def measure(scan: Path, out: Path) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        peak, when, done = 0, 0.0, threading.Event()
+        peak, when, split, done = 0, 0.0, [], threading.Event()
 
         def sample():
-            nonlocal peak, when
+            nonlocal peak, when, split
             while not done.is_set():
-                used = tree_memory(proc.pid)
+                used, shares = tree_memory(proc.pid)
                 if used > peak:
-                    peak, when = used, time.perf_counter() - t0
+                    peak, when, split = used, time.perf_counter() - t0, shares
                 done.wait(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -112,8 +112,11 @@ def measure(scan: Path, out: Path) -> dict:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.read()[-2000:]}")
     words = json.loads((out / "words.json").read_text())
     count = len(words.get("words", words) if isinstance(words, dict) else words)
+    timings = words.get("timings", {}) if isinstance(words, dict) else {}
     return {"seconds": round(wall, 1), "tree_peak_mb": round(peak / 2**20), "tree_peak_at_s": round(when, 1),
-            "largest_process_peak_mb": round(usage.ru_maxrss / 1024), "words": count}
+            "largest_process_peak_mb": round(usage.ru_maxrss / 1024), "words": count,
+            "at_peak_mb": [round(b / 2**20) for b in split],  # the command's share first, then its children's
+            "stage_seconds": timings}
 
 
 def main(argv=None) -> int:

@@ -148,7 +148,9 @@ def test_words_json_document(tmp_path, big_page):
     assert doc["model"] == {"name": "fake-darkness", "sha256": None}
     assert doc["params"]["text_threshold"] == 0.7 and doc["params"]["poly"] is True
     assert doc["tiles"]["count"] == result.tiles["count"] and doc["tiles"]["pixels"] > 900 * 700
-    assert set(doc["timings"]) >= {"tiles", "label", "boxes", "total"}
+    assert set(doc["timings"]) >= {"tiles", "label", "boxes", "layout", "join", "lines", "total"}
+    stages = sum(doc["timings"][k] for k in ("open", "tiles", "label", "boxes", "coarse", "layout", "join", "lines"))
+    assert stages <= doc["timings"]["total"] + 0.01  # the stages are parts of the whole, none counted twice
     assert len(doc["words"]) == len(result.words) > 50
     word = doc["words"][0]
     assert set(word) == {"box", "score", "polygon", "text"} and word["text"] == ""

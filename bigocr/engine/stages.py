@@ -157,7 +157,8 @@ def refine(scan, words: list, coarse: list | None, params: Params) -> tuple[list
     """The words after detection: the headline pass's tall words (``coarse``, None: no headline pass) in
     place of the pieces the fine pass made of them; lines and blocks; words cut at punctuation joined.
 
-    Returns ``(words, layout, seconds)`` with ``seconds`` of ``coarse`` (the merge) and ``layout``.
+    Returns ``(words, layout, seconds)`` with ``seconds`` of ``coarse`` (the merge), ``layout`` (lines and
+    blocks, made twice when words were joined), ``join`` and ``lines`` (baselines and boundaries).
     """
     t0 = time.perf_counter()
     if coarse is not None:
@@ -168,14 +169,18 @@ def refine(scan, words: list, coarse: list | None, params: Params) -> tuple[list
                  params.scale * params.coarse, len(coarse), len(tall), fine, len(words))
     t1 = time.perf_counter()
     words, layout = laid_out(words)
+    t2 = time.perf_counter()
     words, joined = join_split_words(scan, words, [list(line.words) for line in layout.lines], layout.skew)
+    t3 = time.perf_counter()
     if joined:  # words cut at a dot, a comma, a colon: one word again, and the lines made anew
         words, layout = laid_out(words)
         log.info("%d pairs of words cut at a punctuation mark joined", joined)
+    t4 = time.perf_counter()
     layout = line_shapes(scan, words, layout)
     log.info("%d words in %d lines and %d blocks (skew %.2f degrees)", len(words), len(layout.lines),
              len(layout.blocks), layout.skew)
-    return words, layout, {"coarse": t1 - t0, "layout": time.perf_counter() - t1}
+    return words, layout, {"coarse": t1 - t0, "layout": (t2 - t1) + (t4 - t3), "join": t3 - t2,
+                           "lines": time.perf_counter() - t4}
 
 
 def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambda count: None) -> Result:
@@ -240,8 +245,12 @@ def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambd
         "detect": float(np.sum([r["detect"] for r in reports])),
         "write": float(np.sum([r["write"] for r in reports])),
         "label": seconds["label"],
-        "boxes": seconds["boxes"] + refined["layout"],
+        "boxes": seconds["boxes"],
         "coarse": seconds["headline pass"] + refined["coarse"],
+        "headline pass": seconds["headline pass"],
+        "layout": refined["layout"],
+        "join": refined["join"],
+        "lines": refined["lines"],
         **({"recognize": t_read} if job.read else {}),
     }
     result = Result(
