@@ -19,10 +19,13 @@ def start_cluster(tmp_path, workers):
                                        "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1", *extra],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
     deadline = time.time() + 60
-    while not sched_file.exists():
+    address = None
+    while address is None:  # the scheduler creates the file before it has written it: wait for whole JSON
         assert time.time() < deadline, "dask scheduler did not start"
-        time.sleep(0.2)
-    address = json.loads(sched_file.read_text())["address"]
+        try:
+            address = json.loads(sched_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.2)
     from distributed import Client
 
     client = Client(address, timeout="30s")
