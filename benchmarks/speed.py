@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from memory_real import page_block, write_scan  # noqa: E402  (the benchmarks share their scans)
-from run import mosaic  # noqa: E402
+from run import child, mosaic  # noqa: E402
 
 #: The stages of ``words.json``'s timings, in the order they run, and what the table calls them.
 STAGES = (("tiles", "tiles"), ("label", "labelling"), ("boxes", "boxes"), ("headline pass", "headline pass"),
@@ -55,20 +54,13 @@ READER_SAMPLE = 1500
 
 
 def run_bigocr(scan: Path, out: Path, extra: list[str] = ()) -> dict:
-    """``bigocr run SCAN -o OUT -q [EXTRA]`` as a child: wall seconds, its peak RSS, ``words.json``."""
-    cmd = [sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "-q", *extra]
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status):
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed: {err.read()[-2000:]}")
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "doc": json.loads((out / "words.json").read_text())}
+    """``bigocr run SCAN -o OUT -q [EXTRA]`` as a child (``run.child``): wall seconds, its peak RSS, ``words.json``."""
+    run = child([sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), "-q", *extra])
+    return {"wall_s": run["wall_s"], "peak_mb": run["peak_rss_mb"],
+            "doc": json.loads((out / "words.json").read_text())}
 
 
-def detector_floor(doc: dict, scan_shape: tuple[int, int]) -> dict:
+def detector_floor(doc: dict, scan) -> dict:
     """Seconds the detector network alone needs for the run's tiles (main and headline pass), all cores."""
     import torch
 
@@ -93,13 +85,12 @@ def detector_floor(doc: dict, scan_shape: tuple[int, int]) -> dict:
     per_pixel = (time.perf_counter() - t0) / (h * w)  # seconds per working pixel, one thread
     pixels = doc["tiles"]["pixels"]
     coarse = params.get("coarse") or 0
-    if coarse:  # the headline pass: its own plan, at coarse x the scale
-        from bigocr.tiler.scale import MIN_SCALE
+    if coarse:  # the headline pass: its own plan, at coarse x the scale (as stages.headline_words makes it)
+        from bigocr.tiler.scale import MIN_SCALE, scaled
 
-        scale = max(MIN_SCALE, params["scale"] * coarse)
-        ch, cw = round(scan_shape[0] * scale), round(scan_shape[1] * scale)
+        work = scaled(scan, max(MIN_SCALE, params["scale"] * coarse))
         side = 2 * params["max_side"] if halved else params["max_side"]
-        pixels += make_plan(ch, cw, side, params["tiling"], params["margin"], params["align"]).pixels
+        pixels += make_plan(work.height, work.width, side, params["tiling"], params["margin"], params["align"]).pixels
     cores = os.cpu_count() or 1
     return {"working_mp": round(pixels / 1e6, 1), "mp_per_s_one_thread": round(1e-6 / per_pixel, 2),
             "seconds": pixels * per_pixel / cores}
@@ -182,9 +173,9 @@ def main(argv=None) -> int:
             print(f"{name}: {run['wall_s']:.1f} s", flush=True)
         for (name, path, truth), run in zip(made, runs):  # then the floors, in this process
             doc = run["doc"]
-            shape = open_scan(path).shape
-            mp = shape[0] * shape[1] / 1e6
-            det, rec = detector_floor(doc, shape), reader_floor(path, doc)
+            scan = open_scan(path)
+            mp = scan.height * scan.width / 1e6
+            det, rec = detector_floor(doc, scan), reader_floor(path, doc)
             floor = det["seconds"] + rec["seconds"]
             h = None
             if truth is not None:
