@@ -1,6 +1,7 @@
 """Peak memory of ``bigocr run`` against scan size, on real pages: 0.1, 1 and 4 gigapixels side by side.
 
     python benchmarks/memory_real.py [--sizes 0.1,1,4] [--tmp DIR] [--json benchmarks/out/memory_real.json]
+                                     [--options "--max-side 1280"]
 
 Each scan is a tiled BigTIFF (512 px JPEG tiles, quality 90, RGB) made of real VD-SBB pages at their own
 resolution, packed into an 8192 x 8192 block that repeats across the scan; it is written tile by tile, so
@@ -84,9 +85,9 @@ def tree_memory(pid: int) -> tuple[int, list[int]]:
     return sum(shares), shares
 
 
-def measure(scan: Path, out: Path) -> dict:
+def measure(scan: Path, out: Path, extra: list[str] = ()) -> dict:
     """``bigocr run SCAN -o OUT`` as a child: wall time, the tree's peak, the largest process's own peak."""
-    cmd = [sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out)]
+    cmd = [sys.executable, "-m", "bigocr", "run", str(scan), "-o", str(out), *extra]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     p.add_argument("--tmp", type=Path, default=None, help="folder for the scans (4 GP: about 1.5 GB)")
     p.add_argument("--json", type=Path)
+    p.add_argument("--options", default="", help="more options for every bigocr run, e.g. '--max-side 1280'")
     args = p.parse_args(argv)
     block = page_block(args.data)
     rows = []
@@ -137,7 +139,7 @@ def main(argv=None) -> int:
             write_scan(scan, block, side)
             made = time.perf_counter() - t0
             row = {"gigapixels": round(side * side / 1e9, 3), "side": side, "file_mb": round(scan.stat().st_size / 2**20),
-                   "made_s": round(made, 1), **measure(scan, tmp / f"out-{gp}")}
+                   "made_s": round(made, 1), **measure(scan, tmp / f"out-{gp}", args.options.split())}
             rows.append(row)
             print(json.dumps(row), flush=True)
             scan.unlink()
@@ -151,7 +153,7 @@ def main(argv=None) -> int:
               f"{r['tree_peak_mb'] / base:.2f} | {r['largest_process_peak_mb']} MB |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": rows}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"options": args.options, "runs": rows}, indent=1) + "\n")
     return 0
 
 
