@@ -23,7 +23,7 @@ from bigocr.engine.batch import IN_FLIGHT, BatchItem, read_list, run_batch
 from bigocr.engine.job import TEXT_PARTS, Job, claim_out, load_complete, open_job, write_results
 from bigocr.engine.runner import open_runner, progress_bar
 from bigocr.engine.setup import Setup, prepare
-from bigocr.engine.stages import execute, laid_out, read_words
+from bigocr.engine.stages import execute, laid_out, read_lines, read_words
 from bigocr.errors import OutputError, ParameterError, SchedulerLost
 from bigocr.outdir import OutDir, is_url
 from bigocr.tiler.scan import DEFAULT_MAX_PIXELS, open_scan
@@ -300,9 +300,10 @@ def _recognize_boxes(scan, given, origin, reader, info, target, formats, schedul
     with open_runner(None, scheduler, threads, None, reader) as runner, \
             progress_bar(len(words), progress, unit="word") as bar:
         words, seconds = read_words(target, runner, scan, words, bar.update)
+        layout, line_seconds = read_lines(target, runner, scan, words, layout)
     result = Result(scan=scan.info(), model={"recognizer": info, "boxes": origin},
                     params={"precision": precision, "device": device}, tiles={"count": 0}, words=words,
-                    timings={"recognize": seconds, "total": time.perf_counter() - t0},
+                    timings={"recognize": seconds, "read lines": line_seconds, "total": time.perf_counter() - t0},
                     out=None if target is None else target.user_path, layout=layout,
                     run={"state": "done", "tiles_run": 0, "tiles_skipped": 0})
     if target is not None:

@@ -77,12 +77,17 @@ class Line:
     boundary : ndarray, shape (m, 2), float64, or None
         The polygon around the line's words (their boxes and the gaps between
         them), clockwise from the top-left, in scan pixels; None where not made.
+    text : str or None
+        The line's text (its words' readings with the marks the line read as
+        one crop shows between them, :mod:`bigocr.recognizer.linetext`);
+        None where the line was not read.
     """
 
     words: tuple[int, ...]
     box: np.ndarray
     baseline: np.ndarray | None = None
     boundary: np.ndarray | None = None
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +245,8 @@ class Result:
         blocks = tuple(
             Block(tuple(Line(tuple(line["words"]), np.asarray(line["box"], np.float64),
                              None if line.get("baseline") is None else np.asarray(line["baseline"], np.float64),
-                             None if line.get("boundary") is None else np.asarray(line["boundary"], np.float64))
+                             None if line.get("boundary") is None else np.asarray(line["boundary"], np.float64),
+                             line.get("text"))
                         for line in block["lines"]),
                   np.asarray(block["box"], np.float64))
             for block in doc.get("blocks", []))
@@ -259,4 +265,6 @@ def _line_doc(line: Line) -> dict:
         doc["baseline"] = point_list(line.baseline)
     if line.boundary is not None:
         doc["boundary"] = point_list(line.boundary)
+    if line.text is not None:
+        doc["text"] = line.text
     return doc

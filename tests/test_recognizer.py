@@ -167,6 +167,7 @@ class CountingReader:
 
 def test_reading_resumes_from_the_groups_already_read(tmp_path, monkeypatch):
     from bigocr.recognizer import groups
+    from bigocr.recognizer.linetext import line_quad
 
     monkeypatch.setattr(groups, "GROUP_WORDS", 3)
     monkeypatch.setattr(groups.group_words, "__defaults__", (3, groups.GROUP_ROWS))
@@ -179,8 +180,13 @@ def test_reading_resumes_from_the_groups_already_read(tmp_path, monkeypatch):
     assert len(list((tmp_path / "o" / "text-parts").iterdir())) == 2
     again = CountingReader()
     resumed = bigocr.detect(page, recognizer=again, **kwargs)
-    assert again.calls == len(group_words([w.box for w in clean.words], page.shape[:2], 3)) - 2
+    line_groups = group_words([line_quad(line.box) for line in clean.layout.lines], page.shape[:2], 3)
+    assert again.calls == len(group_words([w.box for w in clean.words], page.shape[:2], 3)) - 2 + len(line_groups)
     assert [w.text for w in resumed.words] == [w.text for w in clean.words]
+    assert [line.text for line in resumed.layout.lines] == [line.text for line in clean.layout.lines]
+    done = CountingReader()  # every word and line read: nothing is read again
+    bigocr.detect(page, recognizer=done, **kwargs)
+    assert done.calls == 0
 
 
 def test_groups_cover_every_word_once_and_hold_their_crops():

@@ -551,7 +551,8 @@ def main(argv=None) -> int:
         raise ParameterError(f"--data {data}: no such folder (the real scans live in shared/data/real)")
     if args.read:
         return _main_read(args, data)
-    own_lines = None  # a peer's own lines, for line-level truth
+    own_lines = None  # a system's own lines, for line-level truth
+    last: dict = {}  # bigocr's last result (its lines)
     if args.ppocr:
         from bigocr.dev.ppocr import PPOCR
 
@@ -606,10 +607,20 @@ def main(argv=None) -> int:
                     result = bigocr.detect(path, detector=detector, max_side=args.max_side,
                                            scheduler="synchronous", scale=scale, coarse=args.coarse,
                                            tiling=args.tiling, margin=margin, text=args.text, recognizer=reader)
-                    reading["seconds"] += result.timings.get("recognize", 0.0)
+                    reading["seconds"] += result.timings.get("recognize", 0.0) + result.timings.get("read lines", 0.0)
                     _keep_boxes(args, model, path, result.words)
                 reading["words"] += len(result.words) if args.text else 0
+                last["result"] = result
                 return [(w.box, w.text) if args.text else w.box for w in result.words]
+
+            def own_lines(path, doc):  # bigocr's own lines, with their text (line.text: the marks between words)
+                detect_words(path, doc)
+                result = last.pop("result")
+                lines = result.layout.lines
+                if args.text:
+                    return [(line.box, line.text if line.text is not None else
+                             " ".join(t for t in (result.words[i].text for i in line.words) if t)) for line in lines]
+                return [line.box for line in lines]
 
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
     reading = {"seconds": 0.0, "words": 0}  # time bigocr spent reading (with --text), kept out of the MP/s

@@ -145,12 +145,12 @@ def tile_task(scan, tile, plugin_name: str, maps) -> dict:
     return run_tile(scan, tile, _worker_detector(plugin_name), maps)
 
 
-def read_task(scan, group, plugin_name: str) -> dict:
+def read_task(scan, group, plugin_name: str, lines: bool = False) -> dict:
     """:func:`bigocr.recognizer.groups.read_group` on a Dask worker, with the worker's recognizer."""
     from bigocr.recognizer.groups import read_group
 
     t0 = time.perf_counter()
-    readings = read_group(scan, group, _worker_detector(plugin_name))
+    readings = read_group(scan, group, _worker_detector(plugin_name), lines)
     release_memory()
     return {"index": group.index, "readings": readings, "seconds": time.perf_counter() - t0}
 

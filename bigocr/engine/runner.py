@@ -101,17 +101,18 @@ class Runner:
             return reports
         return self._on_cluster(scan, "tile", tiles, tile_task, (self.plugin, maps), on_done, self.resources)
 
-    def read(self, scan, groups, on_done) -> None:
-        """Read each group's words; ``on_done(report)`` gets ``{"index", "readings", "seconds"}`` as each ends."""
+    def read(self, scan, groups, on_done, lines: bool = False) -> None:
+        """Read each group's words (``lines``: its lines); ``on_done(report)`` gets ``{"index", "readings",
+        "seconds"}`` as each ends."""
         if self.client is None:
             from bigocr.recognizer.groups import read_group
 
             for group in groups:
                 t0 = time.perf_counter()
-                on_done({"index": group.index, "readings": read_group(scan, group, self.recognizer),
+                on_done({"index": group.index, "readings": read_group(scan, group, self.recognizer, lines),
                          "seconds": time.perf_counter() - t0})
             return
-        self._on_cluster(scan, "read", groups, read_task, (self.reader,), on_done)
+        self._on_cluster(scan, "read", groups, read_task, (self.reader, lines), on_done)
 
 
 @contextlib.contextmanager

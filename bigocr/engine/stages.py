@@ -8,6 +8,8 @@
   punctuation joined again (:mod:`bigocr.words.join`), each line's baseline
   and boundary (:mod:`bigocr.words.lines`);
 - :func:`read_words`: the words read, group by group, resumable;
+- :func:`read_lines`: each line read as one crop, its text made from that
+  and its words' (:mod:`bigocr.recognizer.linetext`);
 - :func:`execute`: a :class:`~bigocr.engine.job.Job` through all of them,
   its outputs written.
 """
@@ -40,7 +42,7 @@ from bigocr.words.join import join_split_words
 from bigocr.words.layout import analyse_layout
 from bigocr.words.lines import line_shapes
 
-__all__ = ["detect_pass", "headline_words", "refine", "laid_out", "read_words", "execute", "LABEL_BLOCK"]
+__all__ = ["detect_pass", "headline_words", "refine", "laid_out", "read_words", "read_lines", "execute", "LABEL_BLOCK"]
 
 log = logging.getLogger("bigocr")
 
@@ -56,22 +58,45 @@ def read_words(out: OutDir | None, runner: Runner, scan, words: list, on_read) -
     the digest of its boxes and of the recognizer's identity), so an
     interrupted run reads only the rest.
     """
+    t0 = time.perf_counter()
+    readings = _read_quads(out, runner, scan, [w.box for w in words], on_read, "words")
+    words = [replace(w, text=text, confidence=confidence) for w, (text, confidence) in zip(words, readings)]
+    return words, time.perf_counter() - t0
+
+
+def read_lines(out: OutDir | None, runner: Runner, scan, words: list, layout: Layout) -> tuple[Layout, float]:
+    """Each line of ``layout`` read as one crop, and its text made from that and its words' readings
+    (:mod:`bigocr.recognizer.linetext`); resumable as :func:`read_words` is."""
+    from bigocr.recognizer.linetext import line_quad, line_text
+
+    t0 = time.perf_counter()
+    lines = layout.lines
+    readings = _read_quads(out, runner, scan, [line_quad(line.box) for line in lines], lambda count: None, "lines")
+    texts = {id(line): line_text([(words[i].text, words[i].confidence) for i in line.words], *reading)
+             for line, reading in zip(lines, readings)}
+    blocks = tuple(replace(block, lines=tuple(replace(line, text=texts[id(line)]) for line in block.lines))
+                   for block in layout.blocks)
+    return Layout(blocks, layout.skew), time.perf_counter() - t0
+
+
+def _read_quads(out: OutDir | None, runner: Runner, scan, quads: list, on_read, kind: str) -> list:
+    """``(text, confidence)`` of each of ``quads`` (words or lines, ``kind``), group by group, saved as read."""
     import json
 
     from bigocr.recognizer.groups import group_words
 
-    t0 = time.perf_counter()
-    groups = group_words([w.box for w in words], scan.shape)
-    readings: list = [None] * len(words)
+    groups = group_words(quads, scan.shape)
+    readings: list = [None] * len(quads)
 
     info = getattr(runner.recognizer, "model_info", None) or {"name": repr(runner.recognizer)}
     fingerprint = getattr(scan, "fingerprint", None)
     source = {"scan": scan.info(), "source": fingerprint() if fingerprint is not None else None}
     reader_tag = hashlib.blake2b(json.dumps([info, source], sort_keys=True, default=str).encode(),
                                  digest_size=4).hexdigest()  # the readings of this scan by this recognizer
+    prefix = "" if kind == "words" else f"{kind}-"
 
     def part(group) -> str:
-        return f"{TEXT_PARTS}/{group.index:05d}-{group.key}-{reader_tag}.json"
+        return f"{TEXT_PARTS}/{prefix}{group.index:05d}-{group.key}-{reader_tag}.json"
 
     def keep(group, found) -> None:
         for i, (text, confidence) in zip(group.indices, found):
@@ -87,7 +112,7 @@ def read_words(out: OutDir | None, runner: Runner, scan, words: list, on_read) -
         else:
             todo.append(group)
     if len(todo) < len(groups):
-        log.info("%s: %d of %d groups of words already read", scan.name, len(groups) - len(todo), len(groups))
+        log.info("%s: %d of %d groups of %s already read", scan.name, len(groups) - len(todo), len(groups), kind)
 
     def done(report) -> None:
         group = groups[report["index"]]
@@ -96,10 +121,8 @@ def read_words(out: OutDir | None, runner: Runner, scan, words: list, on_read) -
             out.write_bytes(part(group), json.dumps(report["readings"]).encode(), record=False)  # its folder is
         on_read(len(group.indices))
 
-    runner.read(scan, todo, done)
-    words = [replace(w, text=text, confidence=confidence) for w, (text, confidence) in zip(words, readings)]
-    return words, time.perf_counter() - t0
-
+    runner.read(scan, todo, done, lines=kind == "lines")
+    return readings
 
 
 def detect_pass(runner: Runner, work, scan, plan: TilePlan, group, store, params: Params, tiles=None,
@@ -227,10 +250,12 @@ def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambd
         coarse = headline_words(scan, params, runner, store(COARSE_NAME)) if params.coarse else None
         seconds["headline pass"] = time.perf_counter() - t_coarse
         words, layout, refined = refine(scan, words, coarse, params)
-        t_read = 0.0
+        t_read = t_lines = 0.0
         if job.read:
             words, t_read = read_words(job.out, runner, scan, words, on_read)
             log.info("%d words read in %.1f s", len(words), t_read)
+            layout, t_lines = read_lines(job.out, runner, scan, words, layout)
+            log.info("%d lines read in %.1f s", len(layout.lines), t_lines)
         attrs["bigocr"]["complete"] = True
         group.attrs.update(attrs)
         if job.heatmap:
@@ -251,7 +276,7 @@ def execute(job: Job, runner: Runner, on_tile=lambda report: None, on_read=lambd
         "layout": refined["layout"],
         "join": refined["join"],
         "lines": refined["lines"],
-        **({"recognize": t_read} if job.read else {}),
+        **({"recognize": t_read, "read lines": t_lines} if job.read else {}),
     }
     result = Result(
         scan=scan.info(),

@@ -75,12 +75,17 @@ def group_words(quads: list[np.ndarray], shape: tuple[int, int], max_words: int 
     return groups
 
 
-def read_group(scan, group: WordGroup, recognizer) -> list[tuple[str, float]]:
-    """Read the words of ``group``: one window read from ``scan``, crops cut from it, ``recognizer(crops)``."""
+def read_group(scan, group: WordGroup, recognizer, lines: bool = False) -> list[tuple[str, float]]:
+    """Read the words of ``group``: one window read from ``scan``, crops cut from it, ``recognizer(crops)``.
+
+    ``lines``: the crops are whole lines, read by ``recognizer.read_lines`` where it has one (the cascade:
+    its first reader alone).
+    """
     y0, y1, x0, x1 = group.window
     pixels = scan.read(y0, y1, x0, x1)
     crops = [word_crop(pixels, quad, origin=(y0, x0)) for quad in group.quads]
-    readings = recognizer(crops)
+    read = getattr(recognizer, "read_lines", recognizer) if lines else recognizer
+    readings = read(crops)
     if len(readings) != len(crops):
         raise ValueError(f"the recognizer returned {len(readings)} readings for {len(crops)} words")
     return [(str(text).strip(), float(confidence)) for text, confidence in readings]

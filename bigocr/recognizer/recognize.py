@@ -193,6 +193,11 @@ class CascadeRecognizer:
         for c in self.candidates:
             c.warm()
 
+    def read_lines(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
+        """Whole lines, read by ``first`` alone (their readings only add marks to the words',
+        :mod:`bigocr.recognizer.linetext`; rereading them would triple the cost of reading)."""
+        return self.first(crops)
+
     def __call__(self, crops: list[np.ndarray | None]) -> list[tuple[str, float]]:
         out = list(self.first(crops))
         unsure = [i for i in _readable(crops) if out[i][1] < self.below]

@@ -51,7 +51,7 @@ def plain_text(result) -> str:
     """The page's text in reading order: one line of text per line, a blank line between blocks."""
     from bigocr.writers._geometry import line_text, numbered
 
-    blocks = ["\n".join(line_text(words) for _, _, words in lines) for _, _, lines in numbered(result)]
+    blocks = ["\n".join(line_text(line, words) for _, line, words in lines) for _, _, lines in numbered(result)]
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 

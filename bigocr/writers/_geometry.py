@@ -144,6 +144,9 @@ def word_confidence(word) -> float:
     return unit(word.score if word.confidence is None else word.confidence)
 
 
-def line_text(words) -> str:
-    """The text of a line: its words' text in reading order, one space between."""
+def line_text(line, words) -> str:
+    """The text of a line: the line's own where it was read (``Line.text``), else its words' text in reading
+    order, one space between."""
+    if line.text is not None:
+        return line.text
     return " ".join(word.text for _, word in words if word.text)
