@@ -145,8 +145,8 @@ def word_confidence(word) -> float:
 
 
 def line_text(line, words) -> str:
-    """The text of a line: the line's own where it was read (``Line.text``), else its words' text in reading
-    order, one space between."""
-    if line.text is not None:
+    """The text of a line: the line's own where it was read (``Line.text``), else (or with ``line`` None) its
+    words' text in reading order, one space between."""
+    if line is not None and line.text is not None:
         return line.text
     return " ".join(word.text for _, word in words if word.text)

@@ -80,9 +80,9 @@ def page_tree(result) -> etree._ElementTree:
                 if word.confidence is not None:
                     _text_equiv(word_el, word.text, word_confidence(word))
             if reading:
-                _text_equiv(line_el, line_text(line, words))
+                _text_equiv(line_el, line_text(None, words))  # PAGE: a line's text is its words'
         if reading:
-            _text_equiv(region, "\n".join(line_text(line, words) for _, line, words in lines))
+            _text_equiv(region, "\n".join(line_text(None, words) for _, _, words in lines))
     return etree.ElementTree(pcgts)
 
 
