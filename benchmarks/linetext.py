@@ -24,7 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import bigocr
+from bigocr.config import Params
 from bigocr.dev.evaluate import match, normalize_historical, truth_pages
+from bigocr.engine.setup import prepare
+from bigocr.recognizer.read import word_crop
+from bigocr.tiler.scan import open_scan
 from bigocr.recognizer.linetext import line_quad, line_text, punctuate
 
 RULES = ("words", "line", "marks", "default")
@@ -45,6 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int)
     p.add_argument("--reader", default="fast", help="the recognizer that reads the lines (default: fast)")
     args = p.parse_args(argv)
+    reader = prepare(Params(), recognizer=args.reader, text=True, scheduler="synchronous").reader
     for source in args.sources.split(","):
         totals = {rule: [0, 0, 0] for rule in RULES}
         pages = 0
@@ -53,12 +58,9 @@ def main(argv=None) -> int:
             result = bigocr.detect(image, scheduler="synchronous", text=True)
             lines = result.layout.lines
             quads = [line_quad(line.box) for line in lines]
-            read = bigocr.recognize(image, quads, recognizer=args.reader, scheduler="synchronous")
-            centres = np.array([q.mean(0) for q in quads]).reshape(-1, 2)
-            readings = [("", 0.0)] * len(lines)
-            for word in read.words:  # recognize returns its boxes in reading order: match them by centre
-                j = int(np.argmin(((centres - np.asarray(word.box, np.float64).mean(0)) ** 2).sum(1)))
-                readings[j] = (word.text, word.confidence or 0.0)
+            scan = open_scan(image)
+            pixels = scan.read(0, scan.height, 0, scan.width)
+            readings = reader([word_crop(pixels, q) for q in quads]) if quads else []
             made = [texts([(result.words[i].text, result.words[i].confidence) for i in line.words], *reading)
                     for line, reading in zip(lines, readings)]
             truth = doc.get("lines") or doc["words"]

@@ -617,10 +617,7 @@ def main(argv=None) -> int:
                 detect_words(path, doc)
                 result = last.pop("result")
                 lines = result.layout.lines
-                if args.text:
-                    return [(line.box, line.text if line.text is not None else
-                             " ".join(t for t in (result.words[i].text for i in line.words) if t)) for line in lines]
-                return [line.box for line in lines]
+                return [(line.box, line.text) if args.text else line.box for line in lines]  # read: text set
 
     report = {"detector": name, "split": args.split, "level": "lines" if args.lines else "words", "sources": {}}
     reading = {"seconds": 0.0, "words": 0}  # time bigocr spent reading (with --text), kept out of the MP/s
