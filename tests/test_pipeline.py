@@ -349,9 +349,10 @@ def test_the_default_tiling_is_the_grid_for_craft_weights_and_the_thirds_for_cal
     # Zen 4, 44 px on another); the impulse never reaches past VGG16's 244 px
     assert grid.tiling == "grid" and 2 <= grid.margin <= 244 and grid.margin % 2 == 0
     assert with_tiling(Params(), InvertBoth(craft)).tiling == "grid"
-    assert with_tiling(Params(max_side=256), craft).tiling == "thirds"  # no core left inside the margin
+    small = 2 * (-(-grid.margin // 32) * 32) + 16  # the margin on both sides leaves an 8 px core: too small
+    assert with_tiling(Params(max_side=small), craft).tiling == "thirds"  # no core left inside the margin
     with pytest.raises(bigocr.ParameterError, match="leaves no core"):
-        bigocr.detect(np.full((600, 600, 3), 255, np.uint8), max_side=256, detector=craft, tiling="grid",
+        bigocr.detect(np.full((600, 600, 3), 255, np.uint8), max_side=small, detector=craft, tiling="grid",
                       scheduler="synchronous")
     assert with_tiling(Params(), FakeDetector()) == Params(tiling="thirds")
     assert with_tiling(Params(margin=16), FakeDetector()) == Params(tiling="grid", margin=16)
