@@ -27,13 +27,17 @@ def own_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory):
-    """A full-size CRAFT with seeded random weights, saved as bigocr safetensors.
+    """A CRAFT a quarter as wide as the published one, with seeded random weights, saved as bigocr safetensors.
 
-    For tests of plumbing (loading, tiling, the CLI), never of detection quality.
+    For tests of plumbing (loading, tiling, the CLI, jobs), never of detection
+    quality.  Slim, because its every run is work thrown away: the full-width
+    network took 38 s to measure its context margin on two cores (5 min in
+    bfloat16 where the CPU has no AMX), this one 3 s, and the full width's
+    shapes are tested on their own (``test_detector.py``).
     """
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "random-init.safetensors"
-    return save_weights(CRAFT(), path, name="random-init").path
+    return save_weights(CRAFT(width=0.25), path, name="random-init").path
 
 
 @pytest.fixture(scope="session")

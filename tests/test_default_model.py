@@ -37,7 +37,7 @@ def test_the_published_craft_finds_the_words_of_a_page(tmp_path, article):
     """--weights craft-mlt-25k: the published CRAFT runs and finds the words (not a stand-in detector)."""
     tif, doc = article
     assert main(["run", str(tif), "-o", str(tmp_path / "o"), "--format", "json,alto,page", "-q",
-                 "--weights", "craft-mlt-25k"]) == 0
+                 "--weights", "craft-mlt-25k", "--no-text"]) == 0
     words = json.loads((tmp_path / "o" / "words.json").read_text())
     assert words["model"]["name"] == "craft_mlt_25k" and words["model"]["sha256"] == PUBLISHED_SHA256
     truth = doc["words"]

@@ -237,7 +237,7 @@ def test_reader_fine_tuning_runs_resumes_and_exports(tmp_path):
 
     import bigocr
     from bigocr.models.weights import read_weights
-    from bigocr.dev.train.reader import ReaderConfig, extend_head, historical_charset, train_reader
+    from bigocr.dev.train.reader import ReaderConfig, historical_charset, train_reader
     from bigocr.dev.train.reader import main as main_reader
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "train" / "vdsbb"
@@ -404,7 +404,7 @@ def test_weak_supervision_on_a_real_page_trains_beside_synthetic_crops(tmp_path)
     (page / image.name).symlink_to(image)
     (page / f"{stem}.gt.json").symlink_to(image.with_name(f"{stem}.gt.json"))
     detector, _ = resolve_detector("craft-mlt-25k", device="cpu")
-    files = prepare_weak(list(truth_pages(page, "all")), tmp_path / "weak", detector, log=lambda s: None)
+    files = prepare_weak(list(truth_pages(page, "all")), tmp_path / "run" / "weak", detector, log=lambda s: None)
     words = json.loads(files[0].read_text())["words"]
     read = [w for w in words if w.get("chars")]
     assert len(read) > 20 and np.mean([w["conf"] for w in read]) > 0.7  # most words split as their text says
@@ -415,9 +415,11 @@ def test_weak_supervision_on_a_real_page_trains_beside_synthetic_crops(tmp_path)
     assert max(float(s[1].max()) for s in samples) > 0.5  # characters somewhere in the crops
     assert any(float(s[3].min()) < 1 for s in samples)  # word confidences (s_conf < 1, or 0) applied
 
+    # The run finds the pseudo truth made above in OUT/weak (made once) and trains on it.
+    made = files[0].stat().st_mtime_ns
     config = TrainConfig(str(tmp_path / "run"), steps=2, batch=2, crop=128, width=0.25, warmup=1, log_every=1,
                          real=str(page), init="")
-    assert train(config, log=lambda s: None)["step"] == 2 and (tmp_path / "run" / "weak").is_dir()
+    assert train(config, log=lambda s: None)["step"] == 2 and files[0].stat().st_mtime_ns == made
 
 
 def test_weights_halved_for_shipping_load_and_give_the_same_maps(tmp_path):

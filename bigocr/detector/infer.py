@@ -312,8 +312,8 @@ def measured_margin(detector) -> int:
     """:func:`context_margin`, measured once per weights, precision and device kind and then remembered.
 
     The measurement runs the detector on a 1024 px page twice and on a few
-    windows of another (about 1 s for the students on two cores, 3 s for
-    full CRAFT), so it is kept in this
+    windows of another (on two AMD EPYC cores in float32: 3 s for
+    ``craft-fast``, 45 s for the full-width published CRAFT), so it is kept in this
     process and in :func:`margins_file` (written atomically; a cache that
     cannot be read or written is ignored).  Callables without weights are
     measured every time.
