@@ -146,3 +146,23 @@ def test_the_trimmed_context_margin_keeps_the_words_of_a_rendered_page(article):
     counts = match([np.asarray(w.box) for w in runs[1].words], [np.asarray(w.box) for w in runs[0].words],
                    threshold=0.9)
     assert counts.truth > 50 and counts.hmean >= 0.99, counts.to_dict()
+
+
+def test_the_shipped_detectors_margins_come_measured(tmp_path, monkeypatch):
+    """The float32 margins of the detectors bigocr ships come with it (a first run of a full-width CRAFT does
+    not spend 45 s measuring), keyed by the weights' sha256 as they are now, and craft-fast's is what
+    measuring it here gives (within one step of its grid: the trim's tolerance is met at either)."""
+    from bigocr.detector import infer
+    from bigocr.dev.margins import NAMES
+    from bigocr.engine.setup import resolve_detector
+
+    shipped = json.loads(infer.SHIPPED_MARGINS.read_text())
+    detectors = {name: resolve_detector(name, device="cpu", precision="fp32")[0] for name in NAMES}
+    assert {infer._margin_key(d) for d in detectors.values()} == set(shipped)
+    fast = detectors["craft-fast"]
+    monkeypatch.setenv("BIGOCR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(infer, "_MARGINS", {})
+    with monkeypatch.context() as m:
+        m.setattr(infer, "context_margin", lambda d: pytest.fail("measured, not taken from the shipped table"))
+        assert infer.measured_margin(fast) == shipped[infer._margin_key(fast)]
+    assert abs(infer.context_margin(fast) - shipped[infer._margin_key(fast)]) <= infer.grid_align(fast)

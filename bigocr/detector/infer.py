@@ -308,15 +308,22 @@ def _on_cpu(detector):
     return detector
 
 
+#: The margins of the weights bigocr ships and installs, measured in float32 on the CPU by
+#: ``python -m bigocr.dev.margins`` (keys as :func:`_margin_key` makes them: new weights have a new sha256,
+#: so a stale entry is never used, only measured again).
+SHIPPED_MARGINS = Path(__file__).resolve().parents[1] / "models" / "files" / "margins.json"
+
+
 def measured_margin(detector) -> int:
     """:func:`context_margin`, measured once per weights, precision and device kind and then remembered.
 
     The measurement runs the detector on a 1024 px page twice and on a few
     windows of another (on two AMD EPYC cores in float32: 3 s for
-    ``craft-fast``, 45 s for the full-width published CRAFT), so it is kept in this
+    ``craft-fast``, 45 s for the full-width CRAFTs), so it is kept in this
     process and in :func:`margins_file` (written atomically; a cache that
-    cannot be read or written is ignored).  Callables without weights are
-    measured every time.
+    cannot be read or written is ignored).  The shipped weights' float32
+    margins come measured with bigocr (:data:`SHIPPED_MARGINS`): a first run
+    does not wait for them.  Callables without weights are measured every time.
     """
     detector = _on_cpu(detector)
     key = _margin_key(detector)
@@ -325,7 +332,7 @@ def measured_margin(detector) -> int:
     path = margins_file()
     with _MARGINS_LOCK:
         if key not in _MARGINS:
-            _MARGINS.update(_stored_margins(path))
+            _MARGINS.update({**_stored_margins(SHIPPED_MARGINS), **_stored_margins(path)})
         if key in _MARGINS:
             return _MARGINS[key]
     margin = context_margin(detector)
