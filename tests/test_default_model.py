@@ -158,11 +158,11 @@ def test_the_shipped_detectors_margins_come_measured(tmp_path, monkeypatch):
 
     shipped = json.loads(infer.SHIPPED_MARGINS.read_text())
     detectors = {name: resolve_detector(name, device="cpu", precision="fp32")[0] for name in NAMES}
-    assert {infer._margin_key(d) for d in detectors.values()} == set(shipped)
+    assert {infer.margin_key(d) for d in detectors.values()} == set(shipped)
     fast = detectors["craft-fast"]
     monkeypatch.setenv("BIGOCR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(infer, "_MARGINS", {})
     with monkeypatch.context() as m:
         m.setattr(infer, "context_margin", lambda d: pytest.fail("measured, not taken from the shipped table"))
-        assert infer.measured_margin(fast) == shipped[infer._margin_key(fast)]
-    assert abs(infer.context_margin(fast) - shipped[infer._margin_key(fast)]) <= infer.grid_align(fast)
+        assert infer.measured_margin(fast) == shipped[infer.margin_key(fast)]
+    assert abs(infer.context_margin(fast) - shipped[infer.margin_key(fast)]) <= infer.grid_align(fast)

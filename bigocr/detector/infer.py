@@ -27,7 +27,7 @@ from bigocr.tiler.scale import halve  # noqa: F401 (re-exported)
 from bigocr.errors import ParameterError
 
 __all__ = ["CraftDetector", "InvertBoth", "preprocess", "map_shape", "halve", "resolve_device", "check_maps", "context_margin",
-           "grid_align", "measured_margin", "fast_bf16", "resolve_precision"]
+           "grid_align", "measured_margin", "margin_key", "fast_bf16", "resolve_precision"]
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
@@ -288,7 +288,7 @@ def margins_file() -> Path:
     return Path(os.environ.get("BIGOCR_CACHE") or Path.home() / ".cache" / "bigocr") / "margins.json"
 
 
-def _margin_key(detector) -> str | None:
+def margin_key(detector) -> str | None:
     """What the margin depends on, for detectors that name their weights by sha256 (None: not cached)."""
     info = getattr(detector, "model_info", None)
     if not isinstance(info, dict) or not info.get("sha256"):
@@ -309,8 +309,9 @@ def _on_cpu(detector):
 
 
 #: The margins of the weights bigocr ships and installs, measured in float32 on the CPU by
-#: ``python -m bigocr.dev.margins`` (keys as :func:`_margin_key` makes them: new weights have a new sha256,
-#: so a stale entry is never used, only measured again).
+#: ``python -m bigocr.dev.margins`` (keys as :func:`margin_key` makes them: new weights have a new sha256,
+#: so a stale entry is never used, only measured again).  A margin in the user's cache (measured on that
+#: machine) wins over this table's; bump :data:`MARGIN_METHOD` when the measurement changes.
 SHIPPED_MARGINS = Path(__file__).resolve().parents[1] / "models" / "files" / "margins.json"
 
 
@@ -326,7 +327,7 @@ def measured_margin(detector) -> int:
     does not wait for them.  Callables without weights are measured every time.
     """
     detector = _on_cpu(detector)
-    key = _margin_key(detector)
+    key = margin_key(detector)
     if key is None:
         return context_margin(detector)
     path = margins_file()

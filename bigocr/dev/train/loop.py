@@ -164,7 +164,7 @@ def freeze_batch_norm(model: torch.nn.Module) -> None:
 
 def _weak_crops(config: TrainConfig, out: Path, log) -> WeakCrops:
     """Real pages with pseudo character truth from the interim model (the ``--init`` weights, else the
-    published CRAFT), made once into ``OUT/weak/``."""
+    default detector), made once into ``OUT/weak/``."""
     from bigocr.dev.evaluate import truth_pages
     from bigocr.engine.setup import resolve_detector
     from bigocr.dev.train.data import folders
