@@ -1,6 +1,6 @@
 """The context margins of the shipped weights, measured once here and shipped with bigocr.
 
-    python -m bigocr.dev.margins            # rewrites bigocr/models/files/margins.json (about 4 min on 2 cores)
+    python -m bigocr.dev.margins    # rewrites bigocr/models/files/margins.json (about 4 min on 2 cores)
 
 :func:`bigocr.detector.infer.measured_margin` measures a detector's margin on
 its first run on a machine (45 s for a full-width CRAFT on two cores) and keeps
@@ -8,8 +8,9 @@ it in the user's cache; the weights bigocr bundles or installs get theirs from
 :data:`~bigocr.detector.infer.SHIPPED_MARGINS` instead.  Float32 on the CPU
 only: bfloat16's arithmetic differs between CPUs (AMX, AVX512-BF16), so it is
 measured where it runs (a GPU run's margin too: ``auto`` is bfloat16 there, and
-the margin is measured on the CPU in the run's precision).  Rerun after shipping new weights (their sha256 is in
-the key: the old entry is then never used).
+the margin is measured on the CPU in the run's precision).  Rerun after
+shipping new weights (their sha256 is in the key: the old entry is then never
+used).
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def measure(names=NAMES, log=print) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
+    import argparse
+
     from bigocr.detector.infer import SHIPPED_MARGINS
 
+    argparse.ArgumentParser(prog="python -m bigocr.dev.margins",
+                            description=f"Measure the float32 context margins of {', '.join(NAMES)} and write "
+                                        f"them to {SHIPPED_MARGINS} (about 4 min on 2 cores).").parse_args(argv)
     table = measure()
     SHIPPED_MARGINS.write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
     print(f"wrote {SHIPPED_MARGINS}")
