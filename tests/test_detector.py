@@ -1,5 +1,6 @@
 """The CRAFT network, its weights and tile inference."""
 
+import os
 import pickle
 
 import numpy as np
@@ -282,3 +283,65 @@ def test_half_input_craft_outputs_maps_at_its_inputs_resolution_and_starts_as_it
               metadata={"format": "bigocr", "network": "craft", "name": "b", "width": "0.25"})
     with pytest.raises(WeightsError, match="unexpected .*upconv5"):
         read_weights(tmp_path / "bad.safetensors")
+
+
+def _trained_looking(net):
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # statistics as a trained net has them
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+@pytest.mark.parametrize("input_scale", [0.5, 1.0])
+def test_banded_inference_gives_the_networks_own_maps_and_feature(monkeypatch, input_scale):
+    """CRAFT's full-resolution layers run band by band in inference: the numbers of the whole pass."""
+    torch.manual_seed(2)
+    net = _trained_looking(CRAFT(width=0.25, input_scale=input_scale))
+    x = torch.randn(1, 3, 352, 96).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        monkeypatch.setattr(CRAFT, "STRIPE_ROWS", None)
+        whole, whole_feature = net(x)
+        monkeypatch.setattr(CRAFT, "STRIPE_ROWS", 64)  # 352 rows: six bands, the last one short
+        banded, banded_feature = net(x)
+        scores_only, no_feature = net(x, feature=False)
+    torch.testing.assert_close(banded, whole, atol=1e-6, rtol=0)
+    torch.testing.assert_close(banded_feature, whole_feature, atol=1e-6, rtol=0)
+    torch.testing.assert_close(scores_only, whole, atol=1e-6, rtol=0)
+    assert no_feature is None
+    # training keeps the whole pass (gradients flow through it)
+    net.train()
+    net(x[:, :, :128])[0].sum().backward()
+    assert net.basenet.slice1[0].weight.grad is not None
+
+
+def test_bands_need_their_halo():
+    """in_stripes is exact only with the layers' reach as halo: with too little, the band edges show."""
+    from bigocr.models.craft import in_stripes
+
+    torch.manual_seed(3)
+    two = torch.nn.Sequential(torch.nn.Conv2d(2, 2, 3, padding=1), torch.nn.Conv2d(2, 2, 3, padding=1)).eval()
+    x = torch.randn(1, 2, 100, 30)
+    with torch.no_grad():
+        whole = two(x)
+        torch.testing.assert_close(in_stripes(two, x, 2, 16), whole)
+        assert not torch.allclose(in_stripes(two, x, 1, 16), whole, atol=1e-4)
+        pooled = torch.nn.Sequential(two, torch.nn.MaxPool2d(2, 2), torch.nn.Conv2d(2, 2, 3, padding=1))
+        torch.testing.assert_close(in_stripes(pooled, x, 4, 16, stride=2), pooled(x))
+        with pytest.raises(ValueError, match="multiples of the stride"):
+            in_stripes(pooled, x, 4, 15, stride=2)
+
+
+def test_importing_bigocr_bounds_onednns_primitive_cache_and_keeps_the_users_value():
+    import subprocess
+    import sys
+
+    from bigocr.memory import PRIMITIVE_CACHE
+
+    code = "import os, bigocr; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == str(PRIMITIVE_CACHE)
+    env["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "7"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "7"

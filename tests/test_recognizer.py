@@ -5,6 +5,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from lxml import etree
 from PIL import Image, ImageDraw, ImageFont
 
@@ -83,10 +84,10 @@ def test_crops_are_rectified_from_rotated_boxes():
     assert np.allclose(quad_size(grown(box, 0.1)), (208, 48))
 
 
-def _rendered_words(height=40):
+def _rendered_words(height=40, words=WORDS):
     font = ImageFont.truetype(FONT, height)
     crops = []
-    for word in WORDS:
+    for word in words:
         left, top, right, bottom = font.getbbox(word)
         image = Image.new("L", (right + 16, bottom + 12), 255)
         ImageDraw.Draw(image).text((8, 6), word, font=font, fill=0)
@@ -343,3 +344,30 @@ def test_auto_rereads_only_the_words_the_fast_model_is_unsure_of():
     assert seen == [1]  # only the unsure word was read again; the crop that could not be cut out was not
     seen.clear()
     assert cascade([word]) == [("sure", 0.95)] and seen == []  # nothing unsure: the second model never runs
+
+
+def test_wide_batches_are_read_a_few_crops_at_a_time_with_the_same_readings(monkeypatch):
+    """COLUMNS bounds a network call's width x crops; each crop keeps its batch's padding: the same readings
+    (in float32; bfloat16's rounding differs between batch sizes, as it does between batches now)."""
+    from bigocr.recognizer import recognize
+
+    recognizer = CrnnRecognizer.from_files(resolve_named("english-g2"), precision="fp32")
+    crops = _rendered_words() + _rendered_words(words=[" ".join(WORDS[k:k + n]) for k, n in ((0, 5), (3, 7), (6, 9))])
+    calls = []
+    net_call = torch.nn.Module.__call__
+
+    def counting(self, *args, **kwargs):
+        if isinstance(self, CRNN):
+            calls.append(tuple(args[0].shape))
+        return net_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", counting)
+    monkeypatch.setattr(recognize, "COLUMNS", 10**9)
+    whole = recognizer(crops)
+    assert len(calls) == 1  # 18 crops: one batch
+    calls.clear()
+    monkeypatch.setattr(recognize, "COLUMNS", 2000)
+    cut = recognizer(crops)
+    assert len(calls) > 3 and all(n * w <= 2000 or n == 1 for n, _, _, w in calls)
+    assert [t for t, _ in cut] == [t for t, _ in whole]
+    np.testing.assert_allclose([c for _, c in cut], [c for _, c in whole], atol=1e-4)

@@ -151,7 +151,7 @@ class CraftDetector:
         h, w = tile.shape[:2] if self.halved_input else map_shape(tile.shape)
         with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
             x = preprocess(tile).to(device).contiguous(memory_format=torch.channels_last)
-            scores, feature = net(x)
+            scores, feature = net(x, feature=self.refiner is not None)
             region = scores[0, :h, :w, 0]
             if self.refiner is None:
                 affinity = scores[0, :h, :w, 1]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CRAFT", "RefineNet", "VGG16BN"]
+__all__ = ["CRAFT", "RefineNet", "VGG16BN", "in_stripes"]
 
 # VGG16 configuration D: conv widths, "M" for 2x2 max pooling.
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -114,7 +114,16 @@ class CRAFT(nn.Module):
     multiples of 32 and returns ``(scores, feature)``: scores ``(n, h/2, w/2, 2)``
     (``(n, h, w, 2)`` with ``input_scale=0.5``)
     with region in channel 0 and affinity in channel 1, and the 32-channel
-    ``upconv4`` feature ``(n, 32, h/2, w/2)`` that the LinkRefiner takes.
+    ``upconv4`` feature ``(n, 32, h/2, w/2)`` that the LinkRefiner takes
+    (with ``input_scale=0.5``: ``upconv5``'s, at the input's resolution; None
+    with ``feature=False``).  In inference (eval mode, no gradients, not
+    traced or exported) the layers at the input's full resolution and every
+    decoder stage run in bands of :attr:`STRIPE_ROWS` rows (:func:`in_stripes`),
+    and each skip is let go once its stage has run: the same numbers up to
+    float rounding (bit for bit in bfloat16 on the CPU), at the same speed, for
+    less memory (a 2048 px network input,
+    one thread: ``craft-fast`` 1.62 GB of activations -> 0.67 GB, the full
+    ``craft-doc`` 2.09 -> 1.28 GB; ``python benchmarks/activations.py``).
 
     ``width`` scales every channel count (bigocr's slimmer CPU models); 1.0 is
     the reference network, the only width the published weights fit.
@@ -174,26 +183,70 @@ class CRAFT(nn.Module):
             one.weight[torch.arange(n), torch.arange(n), 0, 0] = 1
             three.weight[torch.arange(n), torch.arange(n), 1, 1] = 1
 
-    def forward(self, x: torch.Tensor):
+    #: Rows per band in inference (None: all at once); an even number (pool1 halves the rows).
+    STRIPE_ROWS = 256
+
+    def forward(self, x: torch.Tensor, feature: bool = True):
         half = self.input_scale != 1
-        if half:  # conv1_2 (full resolution) is inside slice1: run its layers one by one to keep it
-            y = x
-            for i, layer in enumerate(self.basenet.slice1):
-                y = layer(y)
-                if i == 5:
-                    conv1_2 = y
-            fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(y, from_slice=2)
-        else:
-            fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(x)
+        banded = not (torch.is_grad_enabled() or self.training or torch.jit.is_tracing()
+                      or torch.onnx.is_in_onnx_export())  # inference only: an export keeps the whole graph
+        rows = self.STRIPE_ROWS if self.STRIPE_ROWS is not None and banded else None
+
+        def run(layers, inputs, halo, stride=1):  # layers(*inputs), in bands where they are tall
+            inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+            if rows is None or inputs[0].shape[2] <= rows:
+                return layers(*inputs)
+            return in_stripes(layers, inputs, halo, rows, stride)
+
+        if half:  # conv1_2 (full resolution) is inside slice1: its layers run apart to keep it
+            conv1_2 = run(self.basenet.slice1[:6], x, 2)
+            conv2_2 = run(self.basenet.slice1[6:], conv1_2, 4, stride=2)  # pool1, then two 3x3 at half size
+        else:  # slice1 holds the full-resolution conv1 (64 channels for the reference width) and pool1
+            conv2_2 = run(self.basenet.slice1, x, 8, stride=2)
+        del x
+        fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(conv2_2, from_slice=2)
         y = self.upconv1(torch.cat([fc7, conv5_3], dim=1))
+        del fc7, conv5_3
         stages = [(conv4_3, self.upconv2), (conv3_2, self.upconv3), (conv2_2, self.upconv4)]
+        del conv4_3, conv3_2, conv2_2
         if half:
             stages.append((conv1_2, self.upconv5))
-        for skip, up in stages:
+            del conv1_2
+        while stages:  # each skip is let go once its stage has run
+            skip, up = stages.pop(0)
             y = F.interpolate(y, size=skip.shape[2:], mode="bilinear", align_corners=False)
-            y = up(torch.cat([y, skip], dim=1))
-        feature = y
-        return self.conv_cls(feature).permute(0, 2, 3, 1), feature
+            if half and not stages and not feature:  # the feature is not kept: upconv5 and conv_cls band by band
+                return run(lambda u, k: self.conv_cls(up(torch.cat([u, k], dim=1))), (y, skip), 4).permute(0, 2, 3, 1), None
+            y = run(lambda u, k, up=up: up(torch.cat([u, k], dim=1)), (y, skip), 1)
+            del skip
+        return run(self.conv_cls, y, 3).permute(0, 2, 3, 1), y if feature else None
+
+
+def in_stripes(layers, x, halo: int, rows: int, stride: int = 1) -> torch.Tensor:
+    """``layers(x)`` (``layers(*x)`` for a tuple of tensors of one height) computed over bands of ``rows``
+    rows, each with ``halo`` rows of context above and below.
+
+    For layers that see at most ``halo`` input rows either way (3x3 convolutions, point-wise batch norm and
+    ReLU, ``stride`` x ``stride`` pooling with ``rows`` and ``halo`` multiples of ``stride``), the result is
+    ``layers(x)``: a band's edge rows are cut off before its padding could reach the rows it keeps, and the
+    image's own edges are padded as before.  Only one band's activations exist at a time, so the
+    full-resolution layers of a big tile no longer hold several tensors of its size at once.
+    """
+    xs = x if isinstance(x, tuple) else (x,)
+    if rows % stride or halo % stride or rows < 1:
+        raise ValueError(f"rows ({rows}) and halo ({halo}) must be multiples of the stride ({stride})")
+    height, out = xs[0].shape[2], None
+    for top in range(0, height, rows):
+        lo, hi = max(0, top - halo), min(height, top + rows + halo)
+        band = layers(*(t[:, :, lo:hi] for t in xs))
+        if out is None:
+            layout = torch.channels_last if band.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            out = torch.empty((band.shape[0], band.shape[1], height // stride, band.shape[3]), dtype=band.dtype,
+                              device=band.device, memory_format=layout)
+        first, count = (top - lo) // stride, (min(height, top + rows) - top) // stride
+        out[:, :, top // stride:top // stride + count] = band[:, :, first:first + count]
+        del band
+    return out
 
 
 def _aspp(dilation: int) -> nn.Sequential:

@@ -13,10 +13,15 @@ from bigocr.models.crnn import IMAGE_HEIGHT
 from bigocr.recognizer.read import batches, ctc_greedy, to_batch, to_height
 
 __all__ = ["CrnnRecognizer", "ChooseRecognizer", "CascadeRecognizer", "read_images", "resolve_recognizer", "BATCH",
-           "AUTO", "FIRST", "REREAD_BELOW", "SAMPLE", "SAMPLE_BATCH"]
+           "AUTO", "COLUMNS", "FIRST", "REREAD_BELOW", "SAMPLE", "SAMPLE_BATCH"]
 
-#: Word images per network call.
+#: Word images per batch (cut from the crops sorted by width: each is padded to its batch's widest).
 BATCH = 32
+
+#: Most image columns one network call takes (batch size times padded width): a batch of wide crops (whole
+#: lines, 3 000 px at the network's height) runs a few crops at a time, the same padding and the same
+#: numbers, so its activations stay those of a batch of words (32 crops of 256 px), not 12 times more.
+COLUMNS = 8192
 
 #: ``recognizer="auto"``: the models it chooses from, for each group of words it rereads.
 AUTO = ("documents", "historical")
@@ -209,14 +214,17 @@ class CascadeRecognizer:
 
 def read_images(net, images: list[np.ndarray], charset: str, *, device: str = "cpu", bf16: bool = False,
                 batch: int = BATCH) -> list[tuple[str, float]]:
-    """``(text, confidence)`` of gray images of the network's height, run in batches of similar width."""
+    """``(text, confidence)`` of gray images of the network's height, run in batches of similar width
+    (at most :data:`COLUMNS` columns per network call)."""
     out: list[tuple[str, float]] = [("", 0.0)] * len(images)
     with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
         for group in batches([im.shape[1] for im in images], batch):
             x = torch.from_numpy(to_batch([images[i] for i in group])).to(device)
-            probs = torch.softmax(net(x).float(), dim=2).cpu().numpy()
-            for i, reading in zip(group, ctc_greedy(probs, charset)):
-                out[i] = reading
+            step = max(1, COLUMNS // x.shape[3])
+            for k in range(0, len(group), step):
+                probs = torch.softmax(net(x[k:k + step]).float(), dim=2).cpu().numpy()
+                for i, reading in zip(group[k:k + step], ctc_greedy(probs, charset)):
+                    out[i] = reading
     return out
 
 
