@@ -171,7 +171,7 @@ def test_reading_resumes_from_the_groups_already_read(tmp_path, monkeypatch):
     from bigocr.recognizer.linetext import line_quad
 
     monkeypatch.setattr(groups, "GROUP_WORDS", 3)
-    monkeypatch.setattr(groups.group_words, "__defaults__", (3, groups.GROUP_ROWS))
+    monkeypatch.setattr(groups.group_words, "__defaults__", (3, groups.GROUP_ROWS, groups.GROUP_PIXELS))
     page, _ = _page_of_words()
     kwargs = dict(detector=FakeDetector(), scheduler="synchronous", text=True, out=tmp_path / "o", max_side=640)
     clean = bigocr.detect(page, recognizer=CountingReader(), **{**kwargs, "out": tmp_path / "clean"})
@@ -203,6 +203,33 @@ def test_groups_cover_every_word_once_and_hold_their_crops():
         y0, y1, x0, x1 = g.window
         assert all(x0 <= q[:, 0].min() and q[:, 0].max() <= x1 and y0 <= q[:, 1].min() and q[:, 1].max() <= y1
                    for q in g.quads)
+
+
+def test_a_wide_scans_groups_read_windows_no_larger_than_a_pages():
+    """Words sorted by their tops span a wide scan's width: the window's pixels cut a group, not only its rows."""
+    from bigocr.recognizer.groups import GROUP_PIXELS
+
+    rng = np.random.default_rng(1)
+
+    def lines_of_words(width, height):
+        quads = []
+        for y in range(40, height - 60, 50):  # rows of words across the whole width
+            for x in range(20, width - 200, 1500):  # a line every 1 500 px, as on a scan of pages
+                x0, y0 = x + rng.uniform(0, 60), y + rng.uniform(-5, 5)
+                quads.append(np.array([[x0, y0], [x0 + 120, y0], [x0 + 120, y0 + 30], [x0, y0 + 30]], np.float32))
+        return quads
+
+    wide = lines_of_words(60000, 4000)
+    groups = group_words(wide, (4000, 60000))
+    assert sorted(i for g in groups for i in g.indices) == list(range(len(wide)))
+    windows = [(g.window[1] - g.window[0]) * (g.window[3] - g.window[2]) for g in groups]
+    assert max(windows) <= GROUP_PIXELS
+    uncut = group_words(wide, (4000, 60000), max_pixels=10**12)
+    assert max((g.window[1] - g.window[0]) * (g.window[3] - g.window[2]) for g in uncut) > 1.5 * GROUP_PIXELS
+    # a page of 10 240 px or less keeps the groups it had without the cap
+    page = lines_of_words(10240, 6000)
+    assert ([g.indices for g in group_words(page, (6000, 10240))]
+            == [g.indices for g in group_words(page, (6000, 10240), max_pixels=10**12)])
 
 
 def test_recognize_reads_the_words_of_a_page_file(tmp_path):
