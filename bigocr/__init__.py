@@ -18,4 +18,3 @@ from bigocr.version import __version__
 
 __all__ = ["detect", "recognize", "detect_batch", "Result", "Word", "plan_tiles", "open_scan", "BigOCRError",
            "ParameterError", "ScanError", "WeightsError", "OutputError", "ClusterError", "__version__"]
-

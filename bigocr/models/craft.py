@@ -215,11 +215,11 @@ class CRAFT(nn.Module):
         while stages:  # each skip is let go once its stage has run
             skip, up = stages.pop(0)
             y = F.interpolate(y, size=skip.shape[2:], mode="bilinear", align_corners=False)
-            if half and not stages and not feature:  # the feature is not kept: upconv5 and conv_cls band by band
+            if not stages and not feature:  # the last stage and conv_cls band by band: the feature never whole
                 return run(lambda u, k: self.conv_cls(up(torch.cat([u, k], dim=1))), (y, skip), 4).permute(0, 2, 3, 1), None
             y = run(lambda u, k, up=up: up(torch.cat([u, k], dim=1)), (y, skip), 1)
             del skip
-        return run(self.conv_cls, y, 3).permute(0, 2, 3, 1), y if feature else None
+        return run(self.conv_cls, y, 3).permute(0, 2, 3, 1), y
 
 
 def in_stripes(layers, x, halo: int, rows: int, stride: int = 1) -> torch.Tensor:
