@@ -1,17 +1,18 @@
 """The networks' activations bounded: peak memory and time of one tile and of one page's lines, side by side.
 
     python benchmarks/activations.py [--models craft-fast,craft-doc] [--side 2048] [--rows none,256]
+                                     [--precision fp32,bf16]
                                      [--columns none,8192] [--repeat 3] [--no-cache]
                                      [--json benchmarks/out/activations.json]
 
 CRAFT keeps several tensors the size of its input (or half of it) at once: conv1's output, the skips, the
 decoder's last stages and ``conv_cls``.  ``CRAFT.STRIPE_ROWS`` runs those layers band by band
-(:func:`bigocr.models.craft.in_stripes`).  For each model and each setting, one tile of ``--side`` network
-pixels (a real VD-SBB page, repeated to fill it) runs in a fresh process (one thread, float32), which
-reports its peak RSS above what it held with the network loaded and warmed (the kernel's ``ru_maxrss``),
-the seconds of the pass, and its region map.  Settings alternate, ``--repeat`` times; the table gives the
-largest extra memory and the median seconds, and the largest difference of the maps from the unbanded
-ones.
+(:func:`bigocr.models.craft.in_stripes`).  For each model and each setting, one
+tile of ``--side`` network pixels (a real VD-SBB page, repeated to fill it) runs in a fresh process (one
+torch thread; the pass in a thread of its own, as a tile task runs), which reports its peak RSS above what
+it held with the network loaded and warmed (the kernel's ``ru_maxrss``), the seconds of the pass, and its
+region map.  Settings alternate, ``--repeat`` times; the table gives the largest extra memory and the
+median seconds, and the largest difference of the maps from the first setting of the same precision.
 
 The reader: ``read_images`` cuts a batch of wide crops into network calls of at most ``COLUMNS`` columns
 (:data:`bigocr.recognizer.recognize.COLUMNS`), each crop padded as before.  Every truth line of the VD-SBB
@@ -40,26 +41,33 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, resource, sys, time
+import json, resource, sys, threading, time
 import numpy as np, torch
 torch.set_num_threads(1)
 from bigocr.detector.infer import CraftDetector
 from bigocr.models.craft import CRAFT
 from bigocr.models.registry import resolve_weights
-name, rows, tile_path, out = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+name, rows, precision, tile_path, out = sys.argv[1:6]
 CRAFT.STRIPE_ROWS = None if rows == "none" else int(rows)
-det = CraftDetector.from_files(resolve_weights(name), precision="fp32")
+det = CraftDetector.from_files(resolve_weights(name), precision=precision)
 det.warm()
 tile = np.load(tile_path)
 run = det.detect_halved if det.halved_input else det
-run(tile[:256, :256])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.perf_counter()
-region, _ = run(tile)
-seconds = time.perf_counter() - t0
-extra = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-np.save(out, region)
-print(json.dumps({"extra_mb": extra / 1024, "seconds": seconds}))
+result = {}
+
+def task():  # in a thread of its own, as a tile task runs on the local cluster (its own glibc arena)
+    run(tile[:256, :256])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    result["region"] = run(tile)[0]
+    result["seconds"] = time.perf_counter() - t0
+    result["extra"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+thread = threading.Thread(target=task)
+thread.start()
+thread.join()
+np.save(out, result["region"])
+print(json.dumps({"extra_mb": result["extra"] / 1024, "seconds": result["seconds"]}))
 """
 
 
@@ -135,7 +143,7 @@ def page_tile(data: Path, side: int) -> np.ndarray:
 
 
 def detector_rows(args, tmp: Path) -> list[dict]:
-    settings = args.rows.split(",")
+    settings = [(r, p) for p in args.precision.split(",") for r in args.rows.split(",")]
     rows = []
     tile_path = tmp / "tile.npy"
     np.save(tile_path, page_tile(args.data, args.side))
@@ -143,16 +151,18 @@ def detector_rows(args, tmp: Path) -> list[dict]:
         runs, maps = {s: [] for s in settings}, {}
         for _ in range(args.repeat):
             for s in settings:
-                out = tmp / f"{name}-{s}.npy"
-                res = subprocess.run([sys.executable, "-c", CHILD, name, s, str(tile_path), str(out)],
+                out = tmp / f"{name}-{'-'.join(s)}.npy"
+                res = subprocess.run([sys.executable, "-c", CHILD, name, *s, str(tile_path), str(out)],
                                      capture_output=True, text=True, cwd=ROOT, check=True)
                 runs[s].append(json.loads(res.stdout.strip().splitlines()[-1]))
                 maps[s] = np.load(out)
         for s in settings:
-            rows.append({"part": "detector", "model": name, "input": f"{args.side} px tile", "setting": f"STRIPE_ROWS {s}",
+            first = next(t for t in settings if t[1] == s[1])  # the first setting of this precision
+            rows.append({"part": f"detector {s[1]}", "model": f"{name} ({s[1]})", "input": f"{args.side} px tile",
+                         "setting": f"STRIPE_ROWS {s[0]}",
                          "extra_mb": round(max(r["extra_mb"] for r in runs[s])),
                          "seconds": round(statistics.median(r["seconds"] for r in runs[s]), 2),
-                         "differ": f"{float(np.abs(maps[s] - maps[settings[0]]).max()):.1e} (largest map difference)"})
+                         "differ": f"{float(np.abs(maps[s] - maps[first]).max()):.1e} (largest map difference)"})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -205,6 +215,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="craft-fast,craft-doc", help="detectors; '' for none")
     p.add_argument("--side", type=int, default=2048, help="network pixels (craft-fast: half the working tile)")
     p.add_argument("--rows", default="none,256", help="STRIPE_ROWS settings; none: unbanded")
+    p.add_argument("--precision", default="fp32", help="the detectors' precisions (fp32, bf16)")
     p.add_argument("--columns", default="none,8192", help="COLUMNS settings for the reader; '' for none")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-cache", action="store_true", help="skip the primitive cache's part")

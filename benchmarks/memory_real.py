@@ -64,6 +64,19 @@ def write_scan(path: Path, block: np.ndarray, side: int, tile: int = 512) -> Non
                      compression="jpeg", compressionargs={"level": 90}, bigtiff=True)
 
 
+def kept_scan(folder: Path, gigapixels: float, data: Path) -> tuple[Path, int]:
+    """The scan of about ``gigapixels`` in ``folder`` (made once, then kept for the next call) and its side.
+
+    It is written under another name first: a scan cut short by an interruption is never kept."""
+    side = int(round(math.sqrt(gigapixels * 1e9) / 512)) * 512
+    scan = folder / f"scan-{gigapixels:g}.tif"
+    if not scan.exists():
+        part = scan.with_name(scan.name + ".part")
+        write_scan(part, page_block(data), side)
+        part.replace(scan)
+    return scan, side
+
+
 def tree_memory(pid: int) -> tuple[int, list[int]]:
     """Bytes the process tree holds: the sum of its processes' proportional set sizes (shared pages split
     between the processes sharing them, so the Dask workers' common libraries count once), RSS where the

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -37,10 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("options", nargs="*", help="more bigocr run options, after --")
     args = p.parse_args(argv)
-    side = int(round(math.sqrt(args.gigapixels * 1e9) / 512)) * 512
-    scan = args.tmp / f"scan-{args.gigapixels}.tif"
-    if not scan.exists():
-        memory_real.write_scan(scan, memory_real.page_block(args.data), side)
+    scan, _ = memory_real.kept_scan(args.tmp, args.gigapixels, args.data)
     out = args.tmp / f"timeline-out-{args.gigapixels}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "bigocr", "-v", "run", str(scan), "-o", str(out), *args.options]

@@ -290,6 +290,9 @@ def _trained_looking(net):
         if isinstance(m, torch.nn.BatchNorm2d):  # statistics as a trained net has them
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
+    for m in getattr(net, "upconv5", ()):  # trained, it weighs conv1_2 too (it starts as a pass-through)
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(m.weight)
     return net.eval()
 
 

@@ -168,7 +168,8 @@ def test_read_halved_is_the_halved_working_window_without_making_it(scale):
 
 def test_resampling_reads_in_bands_and_gives_the_whole_windows_pixels(monkeypatch):
     """A window is resampled band by band (each read about BAND_ROWS scan rows: a headline-pass tile is a
-    290 MP window), to the bit what one read of the whole window gives."""
+    290 MP window; each band made float32 BAND_COLUMNS at a time), to the bit what one read of the whole
+    window gives."""
     import bigocr.tiler.scale as scale_module
     from bigocr.tiler.scale import ScaledScan, read_halved
 
@@ -185,10 +186,12 @@ def test_resampling_reads_in_bands_and_gives_the_whole_windows_pixels(monkeypatc
 
     for factor in (0.25, 0.6, 1.75):
         monkeypatch.setattr(scale_module, "BAND_ROWS", 10**9)
+        monkeypatch.setattr(scale_module, "BAND_COLUMNS", 10**9)
         whole = ScaledScan(scan, factor)
         reference = whole.read(0, whole.height, 0, whole.width), read_halved(whole, (0, whole.height // 2 * 2, 0,
                                                                                    whole.width // 2 * 2))
         monkeypatch.setattr(scale_module, "BAND_ROWS", 64)
+        monkeypatch.setattr(scale_module, "BAND_COLUMNS", 97)
         rows_read.clear()
         banded = ScaledScan(Counting(), factor)
         assert np.array_equal(banded.read(0, banded.height, 0, banded.width), reference[0])
