@@ -148,7 +148,8 @@ def resample(read, window: tuple[int, int, int, int], shape: tuple[int, int],
 
 
 #: Scan rows read at a time when resampling a window, and the columns of a band made float32 at once (a
-#: headline-pass tile's band of a 4 GP scan is 18 000 columns wide: 113 MB as float32 whole, 25 MB this way).
+#: headline-pass tile's band of a big scan is up to 18 432 columns wide: 113 MB as float32 whole, 25 MB this way;
+#: `python benchmarks/resample_bands.py`).
 BAND_ROWS = 512
 BAND_COLUMNS = 4096
 
