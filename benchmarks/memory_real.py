@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "real"
 BLOCK = 8192
 
 
@@ -64,11 +65,16 @@ def write_scan(path: Path, block: np.ndarray, side: int, tile: int = 512) -> Non
                      compression="jpeg", compressionargs={"level": 90}, bigtiff=True)
 
 
+def scan_side(gigapixels: float) -> int:
+    """The side of a square scan of about ``gigapixels``, a whole number of 512 px TIFF tiles."""
+    return int(round(math.sqrt(gigapixels * 1e9) / 512)) * 512
+
+
 def kept_scan(folder: Path, gigapixels: float, data: Path) -> tuple[Path, int]:
     """The scan of about ``gigapixels`` in ``folder`` (made once, then kept for the next call) and its side.
 
     It is written under another name first: a scan cut short by an interruption is never kept."""
-    side = int(round(math.sqrt(gigapixels * 1e9) / 512)) * 512
+    side = scan_side(gigapixels)
     scan = folder / f"scan-{gigapixels:g}.tif"
     if not scan.exists():
         part = scan.with_name(scan.name + ".part")
@@ -136,7 +142,7 @@ def measure(scan: Path, out: Path, extra: list[str] = ()) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="0.1,1,4", help="gigapixels, comma-separated")
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
+    p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--tmp", type=Path, default=None, help="folder for the scans (4 GP: about 1.5 GB)")
     p.add_argument("--json", type=Path)
     p.add_argument("--options", default="", help="more options for every bigocr run, e.g. '--max-side 1280'")
@@ -146,7 +152,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bigocr-memory-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
         for gp in (float(s) for s in args.sizes.split(",")):
-            side = int(round(math.sqrt(gp * 1e9) / 512)) * 512
+            side = scan_side(gp)
             scan = tmp / f"scan-{gp}.tif"
             t0 = time.perf_counter()
             write_scan(scan, block, side)

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gigapixels", type=float, default=1.0)
-    p.add_argument("--data", type=Path, default=memory_real.ROOT.parent / "shared" / "data" / "real")
+    p.add_argument("--data", type=Path, default=memory_real.DATA)
     p.add_argument("--tmp", type=Path, default=Path("."), help="folder for the scan (kept) and the run's output")
     p.add_argument("--every", type=float, default=60.0, help="seconds per row of the summary")
     p.add_argument("--json", type=Path)

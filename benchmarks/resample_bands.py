@@ -45,7 +45,7 @@ print(json.dumps({"extra_mb": extra / 1024, "seconds": seconds, "checksum": int(
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gigapixels", type=float, default=1.0)
-    p.add_argument("--data", type=Path, default=memory_real.ROOT.parent / "shared" / "data" / "real")
+    p.add_argument("--data", type=Path, default=memory_real.DATA)
     p.add_argument("--tmp", type=Path, default=Path("."), help="folder for the scan (kept)")
     p.add_argument("--side", type=int, default=4608, help="the tile's working pixels (a 4 096 px tile with margins)")
     p.add_argument("--columns", default="none,4096", help="BAND_COLUMNS settings; none: each band whole")
