@@ -1,9 +1,9 @@
-"""The segment model's trainer: gap labels from line truth, the logistic fit, and the model it gives."""
+"""The segment model's trainer: gap labels from line truth, the trees' fit, their walk, and the model shipped."""
 
 import numpy as np
 
 from bigocr.dev.train.segments import _owners, fit
-from bigocr.words.segments import FEATURES, MODEL, split_probability
+from bigocr.words.segments import FEATURES, SHORTEST, shipped_model, split_probability
 
 
 def _box(x0, y0, x1, y1):
@@ -20,16 +20,39 @@ def test_words_are_owned_by_the_truth_line_holding_most_of_them():
 def test_the_fit_separates_what_the_features_separate():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, len(FEATURES)))
-    y = (x[:, 0] + 0.5 * x[:, 3] > 0.8).astype(float)  # breaks: wide gaps in a channel
+    x[:, 0] = rng.uniform(0, 3, 4000)  # the gap, in heights
+    y = ((x[:, 0] > 1.2) & (x[:, 3] > -0.5)).astype(float)  # breaks: wide gaps in a channel
     model = fit({"a": (x[:2000], y[:2000]), "b": (x[2000:], y[2000:])})
-    right = (split_probability(x, {**model, "threshold": 0.5}) > 0.5) == (y > 0)
-    assert right.mean() > 0.95
-    assert model["coef"][0] > 0 and model["coef"][3] > 0 and abs(model["coef"][1]) < model["coef"][0]
+    p = split_probability(x, {**model, "threshold": 0.5})
+    assert ((p > 0.5) == (y > 0)).mean() > 0.97
+    assert np.all(p[x[:, 0] < SHORTEST] == 0)  # a narrow gap is never a cut
+    used = {f for tree in model["trees"] for f, left in zip(tree["feature"], tree["left"]) if left >= 0}
+    assert {0, 3} <= used
+
+
+def test_the_trees_are_walked_as_written():
+    # one stump on the channel (feature 3), one two-level tree on the gap: raw = base + rate * (leaf + leaf)
+    stump = {"feature": [3, -2, -2], "threshold": [0.5, -2, -2], "left": [1, -1, -1], "right": [2, -1, -1],
+             "value": [0, -1.0, 2.0]}
+    tree = {"feature": [0, 0, -2, -2, -2], "threshold": [1.0, 2.0, -2, -2, -2], "left": [2, 3, -1, -1, -1],
+            "right": [1, 4, -1, -1, -1], "value": [0, 0, 0.5, 1.0, 3.0]}
+    model = {"base": -1.0, "rate": 0.5, "trees": [stump, tree], "threshold": 0.5}
+    x = np.zeros((4, len(FEATURES)))
+    x[:, 0] = [0.7, 1.5, 2.5, 0.2]
+    x[:, 3] = [0.9, 0.1, 0.9, 0.9]
+    raw = -1.0 + 0.5 * np.array([2.0 + 0.5, -1.0 + 1.0, 2.0 + 3.0, 0])
+    want = 1 / (1 + np.exp(-raw))
+    want[3] = 0.0  # under SHORTEST
+    assert np.allclose(split_probability(x, model), want)
 
 
 def test_the_shipped_model_is_complete():
-    assert len(MODEL["coef"]) == len(MODEL["mean"]) == len(MODEL["scale"]) == len(FEATURES)
-    assert 0 < MODEL["threshold"] < 1 and all(s > 0 for s in MODEL["scale"])
+    model = shipped_model()
+    assert model["features"] == list(FEATURES) and 0 < model["threshold"] < 1 and len(model["trees"]) >= 10
+    for tree in model["trees"]:
+        n = len(tree["left"])
+        assert all(len(tree[k]) == n for k in ("feature", "threshold", "right", "value"))
+        assert all(-1 <= c < n for c in tree["left"] + tree["right"])
 
 
 def test_degenerate_boxes_and_a_tall_box_change_nothing_they_should_not():
@@ -44,9 +67,27 @@ def test_degenerate_boxes_and_a_tall_box_change_nothing_they_should_not():
     _, rects, lines, rows = chained_lines(np.array(page))
     tall = np.array(page + [np.array(_box(2000, 0, 2100, 900), float)])  # a rule or a stamp, far off
     _, rects2, lines2, rows2 = chained_lines(tall)
-    from bigocr.words.segments import gap_features
+    from bigocr.words.segments import gap_features, page_gap
 
+    page = page_gap(rects, lines)
     for line in lines:
         ordered = sorted(line, key=lambda i: rects[i, 0])
         if len(ordered) > 1:
-            assert np.array_equal(gap_features(rects, ordered, rows), gap_features(rects2, ordered, rows2))
+            assert np.array_equal(gap_features(rects, ordered, rows, page), gap_features(rects2, ordered, rows2, page))
+
+
+def test_a_broken_model_file_is_a_one_line_weights_error(tmp_path, monkeypatch):
+    import pytest
+
+    import bigocr.words.segments as segments
+    from bigocr.errors import WeightsError
+
+    bad = tmp_path / "segments.json"
+    bad.write_text('{"features": ["gap"], "trees": []}')
+    monkeypatch.setattr(segments, "MODEL_FILE", bad)
+    monkeypatch.setattr(segments, "_MODEL", None)
+    with pytest.raises(WeightsError, match="segments.json: its features"):
+        segments.shipped_model()
+    bad.write_text("{not json")
+    with pytest.raises(WeightsError, match="cannot read the segment model"):
+        segments.shipped_model()
