@@ -7,6 +7,7 @@ matched against the truth's lines (IoU >= 0.5, one to one, the same text case-fo
 - ``words``: the words' readings joined with spaces (before the line reading);
 - ``line``: the line's reading alone;
 - ``marks``: the words' text with the marks the line shows between the same letters (``punctuate``);
+- ``digits apart``: ``default`` without joining the digits of a number the detector cut in two;
 - ``default``: :func:`bigocr.recognizer.linetext.line_text` (marks; else the line's reading where the reader
   is surer of it than of the least sure word).
 
@@ -31,13 +32,14 @@ from bigocr.recognizer.read import word_crop
 from bigocr.tiler.scan import open_scan
 from bigocr.recognizer.linetext import line_quad, line_text, punctuate
 
-RULES = ("words", "line", "marks", "default")
+RULES = ("words", "line", "marks", "digits apart", "default")
 
 
 def texts(words: list, reading: str, confidence: float) -> dict:
     joined = " ".join(t for t, _ in words if t)
     marked = punctuate(joined, " ".join(reading.split()))
     return {"words": joined, "line": " ".join(reading.split()), "marks": joined if marked is None else marked,
+            "digits apart": line_text(words, reading, confidence, join_digits=False),
             "default": line_text(words, reading, confidence)}
 
 

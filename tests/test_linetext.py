@@ -60,3 +60,13 @@ def test_outputs_carry_the_lines_text_and_words_json_keeps_it():
                                                                             for ln in b["lines"]]}
                                                              for b in result.to_dict()["blocks"]]})
     assert unread.layout.lines[0].text is None and plain_text(unread) == "5 20\n"
+
+
+def test_a_number_cut_in_two_is_joined_where_the_reading_shows_spaces_elsewhere_but_none_there():
+    from bigocr.recognizer.linetext import punctuate
+
+    assert punctuate("15 MAY 201 8 18:43", "15 MAY 2018 18:43") == "15 MAY 2018 18:43"
+    assert punctuate("OR18051 502160344", "OR18051502160344") == "OR18051 502160344"  # no space anywhere: kept
+    assert punctuate("12 34 AB", "1234 AB", join_digits=False) == "12 34 AB"
+    assert punctuate("TOTAL 12 34", "TOTAL 1234") == "TOTAL 1234"
+    assert punctuate("ab cd ef", "abcd ef") == "ab cd ef"  # letters: the words' space stays

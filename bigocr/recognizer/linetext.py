@@ -12,7 +12,10 @@ trailing mark sits), and the two readings are combined (:func:`line_text`):
   are put in (:func:`punctuate`): ``5 20`` + ``5.20`` -> ``5.20``; a mark
   before the line's first letter only where it opens (a bracket, a quote);
 - where the letters differ, the line's reading replaces the words' when the
-  recognizer is surer of it than of the least sure of the words.
+  recognizer is surer of it than of the least sure of the words;
+- two digits the words' text sets apart are joined where the line's reading
+  shows no space between them but spaces elsewhere: a number the detector cut
+  in two (``15 MAY 201 8`` + ``15 MAY 2018`` -> ``15 MAY 2018``).
 
 A reading of a line that shows no space at all while the words are three or
 more (the historical readers were trained on single words, and read a long
@@ -29,7 +32,11 @@ read right (line-level end to end, case-folded) 0.373 -> 0.599 on the 3 eval
 receipts and 0.476 -> 0.594 on 40 training receipts; prints' lines 0.262 ->
 0.270 on the 8 eval pages (README and ``benchmarks/RESULTS.md`` have the test
 split's figures).  The line's reading alone does better on receipts (0.627 on
-the eval receipts) and ruins print (0.059: no spaces).
+the eval receipts) and ruins print (0.059: no spaces).  Joining the digits
+(2026-12-04, ``benchmarks/linetext.py``, the same sets): eval receipts 0.616 ->
+0.633, training receipts 0.661 -> 0.663, eval prints 0.269 -> 0.269 (taking the
+reading's spaces everywhere it shows some: 0.633, 0.663 and 0.256, the prints
+lose).
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ def _split(text: str) -> tuple[list[str], list[str]]:
     return gaps, chars
 
 
-def punctuate(words_text: str, reading: str) -> str | None:
+def punctuate(words_text: str, reading: str, join_digits: bool = True) -> str | None:
     """``words_text`` with the marks ``reading`` shows between the same letters; None where the letters differ.
 
     >>> punctuate("5 20", "5.20"), punctuate("TEL 03-51", "TEL : 03-51"), punctuate("CASH", "CASH :")
@@ -87,7 +94,10 @@ def punctuate(words_text: str, reading: str) -> str | None:
         elif i == last:
             gap = theirs.rstrip() if marks else ours.strip()
         elif not marks:
-            gap = ours
+            # a number the detector cut in two (``201 8``) is one where the reading, which shows spaces
+            # elsewhere, shows none
+            joined = join_digits and " " in reading.strip() and letters[i - 1].isdigit() and letters[i].isdigit()
+            gap = theirs if joined else ours
         elif spaced or " " not in ours:
             gap = theirs
         else:  # the reading shows no spaces: its marks, beside the words' space
@@ -98,7 +108,8 @@ def punctuate(words_text: str, reading: str) -> str | None:
     return "".join(out)
 
 
-def line_text(words: list[tuple[str, float | None]], reading: str, confidence: float | None) -> str:
+def line_text(words: list[tuple[str, float | None]], reading: str, confidence: float | None,
+              join_digits: bool = True) -> str:
     """The text of a line from its words' ``(text, confidence)`` in reading order and its own reading.
 
     See the module's docstring for the rule.
@@ -107,7 +118,7 @@ def line_text(words: list[tuple[str, float | None]], reading: str, confidence: f
     reading = " ".join((reading or "").split())
     if not reading:
         return words_text
-    merged = punctuate(words_text, reading)
+    merged = punctuate(words_text, reading, join_digits)
     if merged is not None:
         return merged
     least = min((c or 0.0 for _, c in words), default=0.0)
