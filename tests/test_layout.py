@@ -153,3 +153,30 @@ def test_segments_keep_a_justified_column_whole():
     """A justified column's lines stay whole (spaces as wide as a receipt's), as do the newspaper's above."""
     boxes, truth = newspaper(seed=3, columns=1, lines=14)
     assert _groups(analyse_layout(boxes)) == _true_groups(truth)
+
+
+def _with_labels(rows: list[int], seed: int = 4, height: float = 30.0):
+    """A justified column (left edge at x = 50) and a short word 0.3 heights left of it on ``rows``."""
+    boxes, truth = newspaper(seed=seed, columns=1, lines=14, height=height)
+    boxes, truth = boxes[4:], truth[4:]  # no headline
+    top = 40 + 2.5 * height + 2 * height
+    for row in rows:
+        y = top + row * 1.5 * height
+        boxes.append(_box(50 - 0.3 * height - 70, y + 2, 50 - 0.3 * height, y + height))
+        truth.append(("label", row))
+    return boxes, truth
+
+
+def test_marginal_notes_beside_a_few_lines_are_lines_of_their_own():
+    boxes, truth = _with_labels([5, 6])
+    layout = analyse_layout(boxes)
+    notes = [i for i, t in enumerate(truth) if t[0] == "label"]
+    assert [line.words for line in layout.lines if set(line.words) & set(notes)] == [(notes[0],), (notes[1],)]
+
+
+def test_labels_before_most_lines_stay_in_their_lines():
+    """A play's speaker names stand before most lines at the same narrow gap: the truth keeps them in the line."""
+    boxes, truth = _with_labels(list(range(0, 14, 1)))
+    layout = analyse_layout(boxes)
+    notes = {i for i, t in enumerate(truth) if t[0] == "label"}
+    assert all(len(line.words) > 1 for line in layout.lines if set(line.words) & notes)

@@ -108,6 +108,24 @@ class _Rows:
         return self.rects[lo:hi]
 
 
+def _around(rows: _Rows, y0: float, y1: float, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """The rectangles of the band ``[y0, y1]`` and which of them are words of about this ``height`` in it."""
+    rects = rows.band(y0, y1)
+    h = rects[:, 3] - rects[:, 1]
+    return rects, (rects[:, 1] < y1) & (rects[:, 3] > y0) & (h <= 1.5 * height) & (h >= 0.5 * height)
+
+
+def _column_edge(rects: np.ndarray, near: np.ndarray, edge: float, col: int, height: float,
+                 within: float) -> np.ndarray | None:
+    """The words of ``near`` whose side ``col`` (0: left, 2: right) lies within ``within`` of ``edge``, where
+    they are a column's edge: at least four, and most of the words whose side lies within a height of it;
+    None where it is not one."""
+    beside = near & (np.abs(rects[:, col] - edge) <= height)
+    aligned = beside & (np.abs(rects[:, col] - edge) <= within)
+    n = np.count_nonzero(aligned)
+    return aligned if n >= 4 and n >= 0.7 * np.count_nonzero(beside) else None
+
+
 def _is_gutter(rows: _Rows, x0: float, x1: float, y0: float, y1: float, height: float) -> bool:
     """Whether the empty band ``[x0, x1]`` between two words is a column gutter.
 
@@ -118,16 +136,43 @@ def _is_gutter(rows: _Rows, x0: float, x1: float, y0: float, y1: float, height: 
     the column before end at its left edge).  A river of spaces is ragged, and
     an isolated line (a heading) has nothing around it, so neither is split.
     """
-    rects = rows.band(y0, y1)
-    h = rects[:, 3] - rects[:, 1]
-    near = (rects[:, 1] < y1) & (rects[:, 3] > y0) & (h <= 1.5 * height) & (h >= 0.5 * height)
+    rects, near = _around(rows, y0, y1, height)
     tol = 0.1 * height
     if np.any(near & (rects[:, 0] < x1 - tol) & (rects[:, 2] > x0 + tol)):
         return False  # some word reaches into the band
-    for edge, col in ((x1, 0), (x0, 2)):
-        beside = near & (np.abs(rects[:, col] - edge) <= height)
-        aligned = beside & (np.abs(rects[:, col] - edge) <= tol)
-        if np.count_nonzero(aligned) >= 4 and np.count_nonzero(aligned) >= 0.7 * np.count_nonzero(beside):
+    return any(_column_edge(rects, near, edge, col, height, tol) is not None for edge, col in ((x1, 0), (x0, 2)))
+
+
+#: A narrow gap is a margin's gutter only where the lines beside it start (or end) at its edge within this
+#: share of a height (a column's margin; a river of spaces is ragged) ...
+MARGIN_ALIGN = 0.15
+#: ... and the words across it lie on at most this share of those lines: marginal notes sit beside a few
+#: lines of a column, where a play's speaker names, which the lines keep, stand before most of them.
+MARGIN_SPARSE = 0.35
+
+
+def _is_margin(rows: _Rows, x0: float, x1: float, y0: float, y1: float, height: float) -> bool:
+    """Whether the narrow gap ``[x0, x1]`` between two words is the gutter between a column and its
+    marginal notes (:func:`_is_gutter` judges the wide gaps).
+
+    Looking at the words of about this ``height`` within ``[y0, y1]``: no word runs across the gap's
+    middle; at least four of the words beside it start at its right edge (or end at its left edge),
+    within :data:`MARGIN_ALIGN` heights, as a column's lines do at its margin; and the words on the
+    gap's other side lie on at most :data:`MARGIN_SPARSE` as many lines (notes, not a column of labels).
+    Between two words of one line, the words of the lines above and below run across the gap.
+    """
+    rects, near = _around(rows, y0, y1, height)
+    mid, tol = (x0 + x1) / 2, 0.1 * height
+    if np.any(near & (rects[:, 0] < mid - tol) & (rects[:, 2] > mid + tol)):
+        return False
+
+    def lines_of(mask) -> int:  # how many lines the words of ``mask`` lie on
+        cy = np.sort((rects[mask, 1] + rects[mask, 3]) / 2)
+        return int(1 + np.count_nonzero(np.diff(cy) > 0.5 * height)) if len(cy) else 0
+
+    for edge, col, across in ((x1, 0, rects[:, 2] <= mid), (x0, 2, rects[:, 0] >= mid)):
+        aligned = _column_edge(rects, near, edge, col, height, MARGIN_ALIGN * height)
+        if aligned is not None and lines_of(near & across) <= MARGIN_SPARSE * lines_of(aligned):
             return True
     return False
 
@@ -178,6 +223,10 @@ def _chain(rects: np.ndarray, order: np.ndarray, rows: _Rows, gap: float, overla
                 # A wider gap joins unless it is a column gutter.
                 reach = 6 * big[c]
                 ok[c] = not _is_gutter(rows, t[c, 2], x0, min(y0, t[c, 1]) - reach, max(y1, t[c, 3]) + reach, big[c])
+            for c in np.flatnonzero(ok & (g > 0) & (g <= gap * big)):
+                # A narrow gap joins unless it is the gutter beside marginal notes.
+                reach = 6 * big[c]
+                ok[c] = not _is_margin(rows, t[c, 2], x0, min(y0, t[c, 1]) - reach, max(y1, t[c, 3]) + reach, big[c])
             if np.any(ok):
                 score = v / np.maximum(small, 1e-6) - 0.1 * np.maximum(g, 0.0) / np.maximum(big, 1e-6)
                 best = int(np.argmax(np.where(ok, score, -np.inf)))
@@ -329,7 +378,8 @@ def analyse_layout(boxes, *, gap: float = 1.0, wide_gap: float = 2.5, overlap: f
         Largest horizontal gap between words of one line, in word heights.
     wide_gap : float
         Gaps up to this many word heights join too where words of the lines
-        around cross them (justified text), never across an empty gutter.
+        around cross them (justified text), never across an empty gutter
+        (nor does a narrower gap beside marginal notes: :func:`_is_margin`).
     overlap : float
         Smallest vertical overlap of neighbouring words of one line, as a
         fraction of the smaller height.
