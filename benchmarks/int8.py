@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tmp", type=Path)
     p.add_argument("--json", type=Path, default=Path("benchmarks/out/int8.json"))
+    p.add_argument("--save", type=Path, help="keep the int8 model here")
     args = p.parse_args(argv)
     import onnxruntime as ort
     import torch
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
 
         quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        if args.save is not None:
+            args.save.write_bytes(int8.read_bytes())
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
         s32 = ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"])

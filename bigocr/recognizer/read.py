@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-__all__ = ["word_crop", "crop_window", "to_height", "batches", "to_batch", "ctc_greedy", "MARGIN"]
+__all__ = ["word_crop", "crop_window", "to_height", "batches", "to_batch", "ctc_greedy", "MARGIN", "WIDTH_STEP"]
 
 #: A word box is grown by this fraction of its height on every side before it is cut out
 #: (CRAFT's boxes hug the ink; the recognizer was trained on crops with some paper around).
@@ -111,11 +111,19 @@ def batches(widths: list[int], size: int = 32) -> list[list[int]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
+#: A batch's width is rounded up to a multiple of this many columns.  Each new input shape costs the CPU
+#: backend (oneDNN) a cached kernel plan and its buffers, kept for the next call of that shape: with every
+#: batch as wide as its widest crop, reading 15 000 crops of random widths grew one thread's memory from
+#: 664 to 1 536 MB and it still grew; rounded to 64 columns it stayed at 531-567 MB, as fast
+#: (benchmarks/RESULTS.md, 2026-12-04).
+WIDTH_STEP = 64
+
+
 def to_batch(images: list[np.ndarray]) -> np.ndarray:
     """Gray images of one height as a float32 batch ``(B, 1, H, W)`` in [-1, 1], padded on the right
-    with each image's last column."""
+    with each image's last column to a width of a multiple of :data:`WIDTH_STEP`."""
     height = images[0].shape[0]
-    width = max(im.shape[1] for im in images)
+    width = -(-max(im.shape[1] for im in images) // WIDTH_STEP) * WIDTH_STEP
     out = np.empty((len(images), 1, height, width), np.float32)
     for k, im in enumerate(images):
         out[k, 0, :, :im.shape[1]] = im
