@@ -9,7 +9,10 @@ matched against the truth's lines (IoU >= 0.5, one to one, the same text case-fo
 - ``marks``: the words' text with the marks the line shows between the same letters (``punctuate``);
 - ``digits apart``: ``default`` without joining the digits of a number the detector cut in two;
 - ``default``: :func:`bigocr.recognizer.linetext.line_text` (marks; else the line's reading where the reader
-  is surer of it than of the least sure word).
+  is surer of it than of the least sure word);
+- ``PP-OCR reads`` (with ``--ppocr``): the same line crops read by PP-OCR's recogniser (the RapidOCR wheel, an
+  evaluation-only peer), to tell what a stronger reader of modern print would give on bigocr's lines;
+  ``PP-OCR marks``: ``default`` with PP-OCR's reading and confidence as the line's.
 
 Choose on ``--split eval`` or the training pool (``--data ../shared/data/train --split train``), never on test.
 
@@ -27,6 +30,7 @@ import numpy as np
 import bigocr
 from bigocr.config import Params
 from bigocr.dev.evaluate import match, normalize_historical, truth_pages
+from bigocr.dev.ppocr import PPOCR
 from bigocr.engine.setup import prepare
 from bigocr.recognizer.read import word_crop
 from bigocr.tiler.scan import open_scan
@@ -50,10 +54,13 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="eval")
     p.add_argument("--limit", type=int)
     p.add_argument("--reader", default="fast", help="the recognizer that reads the lines (default: fast)")
+    p.add_argument("--ppocr", action="store_true", help="also read the line crops with PP-OCR's recogniser")
     args = p.parse_args(argv)
     reader = prepare(Params(), recognizer=args.reader, text=True, scheduler="synchronous").reader
+    peer = PPOCR(threads=1) if args.ppocr else None
+    rules = RULES + (("PP-OCR reads", "PP-OCR marks") if peer else ())
     for source in args.sources.split(","):
-        totals = {rule: [0, 0, 0] for rule in RULES}
+        totals = {rule: [0, 0, 0] for rule in rules}
         pages = 0
         for _, image, doc in truth_pages(Path(args.data) / source, args.split, args.limit,
                                          keep=lambda doc: doc.get("lines") or doc.get("granularity") == "line"):
@@ -62,14 +69,22 @@ def main(argv=None) -> int:
             quads = [line_quad(line.box) for line in lines]
             scan = open_scan(image)
             pixels = scan.read(0, scan.height, 0, scan.width)
-            readings = reader([word_crop(pixels, q) for q in quads]) if quads else []
+            crops = [word_crop(pixels, q) for q in quads]
+            readings = reader(crops) if quads else []
             made = [texts([(result.words[i].text, result.words[i].confidence) for i in line.words], *reading)
                     for line, reading in zip(lines, readings)]
+            if peer:
+                blank = np.full((8, 8), 255, np.uint8)
+                for line, texts_of, (text, score) in zip(lines, made, peer.readings([blank if c is None else c
+                                                                                      for c in crops])):
+                    texts_of["PP-OCR reads"] = " ".join(text.split())
+                    texts_of["PP-OCR marks"] = line_text([(result.words[i].text, result.words[i].confidence)
+                                                          for i in line.words], text, score)
             truth = doc.get("lines") or doc["words"]
             boxes = [np.asarray(t["box"], np.float64) for t in truth]
             said = [normalize_historical(t.get("text") or "").casefold() for t in truth]
             ignore = [bool(t.get("ignore")) for t in truth]
-            for rule in RULES:
+            for rule in rules:
                 c = match([line.box for line in lines], boxes, ignore,
                           same=lambda j, i: made[j][rule].casefold() == said[i])
                 totals[rule][0] += c.matched

@@ -57,13 +57,18 @@ class PPOCR:
 
     def read(self, crops: list[np.ndarray]) -> list[str]:
         """Its recogniser alone on gray crops (one word or line each), as ``bigocr eval --read`` gives them."""
+        return [text for text, _ in self.readings(crops)]
+
+    def readings(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """``(text, confidence)`` of each gray crop by its recogniser alone (the mean of its pieces' scores)."""
         import cv2
 
-        texts = []
+        out = []
         for crop in crops:
-            out = self.engine(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), use_det=False, use_cls=False, use_rec=True)
-            texts.append(" ".join(str(t) for t in (out.txts or ())).strip())
-        return texts
+            got = self.engine(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR), use_det=False, use_cls=False, use_rec=True)
+            texts, scores = list(got.txts or ()), [float(s) for s in (got.scores or ())]
+            out.append((" ".join(str(t) for t in texts).strip(), float(np.mean(scores)) if scores else 0.0))
+        return out
 
     def words(self, path: Path) -> list[tuple[np.ndarray, str]]:
         """Its lines cut into words at the recogniser's spaces (RapidOCR's ``return_word_box``)."""
