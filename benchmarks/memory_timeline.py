@@ -1,12 +1,15 @@
 """One ``bigocr run``'s memory over time beside its log: which stage holds the peak.
 
-    python benchmarks/memory_timeline.py [--gigapixels 1] [--tmp DIR] [--every 60] [-- more bigocr options]
+    python benchmarks/memory_timeline.py [--gigapixels 1] [--tmp DIR] [--every 60] [--until SECONDS]
+                                         [-- more bigocr options]
 
 The scan is ``memory_real.py``'s (real VD-SBB pages in an 8192 px block repeated, a tiled BigTIFF),
 kept in ``--tmp`` for the next call.  ``bigocr -v run SCAN -o OUT`` runs as a child; its RSS is sampled
 every 0.2 s (the local cluster's workers are threads of that process) and its log lines are timed on
 the same clock.  Prints the log and, for each ``--every`` seconds, the largest and smallest RSS: the
 smallest is what the process holds between tasks, the largest what a stage's tasks add to it.
+``--until`` stops the run after that many seconds (the first stages of a long run: a 4 GP scan's tiles
+take some 20 minutes) and prints what it saw up to then.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--tmp", type=Path, default=Path("."), help="folder for the scan (kept) and the run's output")
     p.add_argument("--every", type=float, default=60.0, help="seconds per row of the summary")
     p.add_argument("--json", type=Path)
+    p.add_argument("--until", type=float, help="stop the run after this many seconds")
     p.add_argument("options", nargs="*", help="more bigocr run options, after --")
     args = p.parse_args(argv)
     scan, _ = memory_real.kept_scan(args.tmp, args.gigapixels, args.data)
@@ -53,6 +57,15 @@ def main(argv=None) -> int:
     reader.start()
     ps, samples = psutil.Process(proc.pid), []
     while proc.poll() is None:
+        if args.until and time.perf_counter() - t0 > args.until:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"stopped after {args.until:g} s (--until)")
+            break
         try:
             samples.append((time.perf_counter() - t0, ps.memory_info().rss / 2**20))
         except psutil.NoSuchProcess:
