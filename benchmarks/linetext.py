@@ -71,15 +71,14 @@ def main(argv=None) -> int:
             pixels = scan.read(0, scan.height, 0, scan.width)
             crops = [word_crop(pixels, q) for q in quads]
             readings = reader(crops) if quads else []
-            made = [texts([(result.words[i].text, result.words[i].confidence) for i in line.words], *reading)
-                    for line, reading in zip(lines, readings)]
+            said_by_words = [[(result.words[i].text, result.words[i].confidence) for i in line.words] for line in lines]
+            made = [texts(words, *reading) for words, reading in zip(said_by_words, readings)]
             if peer:
                 blank = np.full((8, 8), 255, np.uint8)
-                for line, texts_of, (text, score) in zip(lines, made, peer.readings([blank if c is None else c
-                                                                                      for c in crops])):
+                for words, texts_of, (text, score) in zip(said_by_words, made,
+                                                          peer.readings([blank if c is None else c for c in crops])):
                     texts_of["PP-OCR reads"] = " ".join(text.split())
-                    texts_of["PP-OCR marks"] = line_text([(result.words[i].text, result.words[i].confidence)
-                                                          for i in line.words], text, score)
+                    texts_of["PP-OCR marks"] = line_text(words, text, score)
             truth = doc.get("lines") or doc["words"]
             boxes = [np.asarray(t["box"], np.float64) for t in truth]
             said = [normalize_historical(t.get("text") or "").casefold() for t in truth]
