@@ -1,13 +1,14 @@
 """The networks' activations bounded: peak memory and time of one tile and of one page's lines, side by side.
 
-    python benchmarks/activations.py [--models craft-fast,craft-doc] [--side 2048] [--rows none,256]
+    python benchmarks/activations.py [--models craft-fast,craft-doc] [--side 2048] [--rows none,256:keep,256]
                                      [--precision fp32,bf16]
                                      [--columns none,8192] [--repeat 3] [--no-cache]
                                      [--json benchmarks/out/activations.json]
 
 CRAFT keeps several tensors the size of its input (or half of it) at once: conv1's output, the skips, the
 decoder's last stages and ``conv_cls``.  ``CRAFT.STRIPE_ROWS`` runs those layers band by band
-(:func:`bigocr.models.craft.in_stripes`).  For each model and each setting, one
+(:func:`bigocr.models.craft.in_stripes`); a half-input network also remakes ``conv1_2`` band by band in its
+last stage instead of holding it (``CRAFT.REMAKE_CONV1``; a setting ``256:keep`` holds it).  For each model and each setting, one
 tile of ``--side`` network pixels (a real VD-SBB page, repeated to fill it) runs in a fresh process (one
 torch thread; the pass in a thread of its own, as a tile task runs), which reports its peak RSS above what
 it held with the network loaded and warmed (the kernel's ``ru_maxrss``), the seconds of the pass, and its
@@ -48,7 +49,9 @@ from bigocr.detector.infer import CraftDetector
 from bigocr.models.craft import CRAFT
 from bigocr.models.registry import resolve_weights
 name, rows, precision, tile_path, out = sys.argv[1:6]
+rows, _, keep = rows.partition(":")  # "256:keep": bands, conv1_2 held (not remade)
 CRAFT.STRIPE_ROWS = None if rows == "none" else int(rows)
+CRAFT.REMAKE_CONV1 = keep != "keep"
 det = CraftDetector.from_files(resolve_weights(name), precision=precision)
 det.warm()
 tile = np.load(tile_path)
@@ -214,7 +217,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="craft-fast,craft-doc", help="detectors; '' for none")
     p.add_argument("--side", type=int, default=2048, help="network pixels (craft-fast: half the working tile)")
-    p.add_argument("--rows", default="none,256", help="STRIPE_ROWS settings; none: unbanded")
+    p.add_argument("--rows", default="none,256:keep,256",
+                   help="STRIPE_ROWS settings; none: unbanded; 256:keep: banded, conv1_2 held, not remade")
     p.add_argument("--precision", default="fp32", help="the detectors' precisions (fp32, bf16)")
     p.add_argument("--columns", default="none,8192", help="COLUMNS settings for the reader; '' for none")
     p.add_argument("--repeat", type=int, default=3)

@@ -333,6 +333,14 @@ def test_bands_need_their_halo():
         torch.testing.assert_close(in_stripes(pooled, x, 4, 16, stride=2), pooled(x))
         with pytest.raises(ValueError, match="multiples of the stride"):
             in_stripes(pooled, x, 4, 15, stride=2)
+        # a decoder's coarse input (channels last, 8 channels as the slimmest network's), upsampled band by
+        # band: the whole upsampling's numbers to the bit
+        coarse = torch.randn(1, 8, 50, 15).contiguous(memory_format=torch.channels_last)
+        joined = lambda u, k: torch.cat([u, k], dim=1)  # noqa: E731
+        up = torch.nn.functional.interpolate(coarse, size=(100, 30), mode="bilinear", align_corners=False)
+        assert torch.equal(in_stripes(joined, x, 0, 16, coarse=coarse), torch.cat([up, x], dim=1))
+        with pytest.raises(ValueError, match="not half"):
+            in_stripes(joined, x, 0, 16, coarse=coarse[:, :, :49])
 
 
 def test_importing_bigocr_bounds_onednns_primitive_cache_and_keeps_the_users_value():

@@ -124,6 +124,14 @@ class CRAFT(nn.Module):
     less memory (a 2048 px network input,
     one thread: ``craft-fast`` 1.62 GB of activations -> 0.67 GB, the full
     ``craft-doc`` 2.09 -> 1.28 GB; ``python benchmarks/activations.py``).
+    The encoder's pooled slices run in bands too, each decoder stage upsamples
+    its coarse input band by band, and a half-input network remakes ``conv1_2``
+    (two 3x3 convolutions of the 3-channel input) band by band in its last
+    stage instead of holding it, at its input's full resolution, from the
+    first layer to the last (:attr:`REMAKE_CONV1`): ``craft-fast``, float32, a
+    2 480 px input, 1.00 GB -> 0.59-0.67 GB, the same maps to the bit, no
+    slower within the machine's noise (``python benchmarks/activations.py
+    --models craft-fast --side 2480 --rows 256:keep,256``).
 
     ``width`` scales every channel count (bigocr's slimmer CPU models); 1.0 is
     the reference network, the only width the published weights fit.
@@ -185,6 +193,8 @@ class CRAFT(nn.Module):
 
     #: Rows per band in inference (None: all at once); an even number (pool1 halves the rows).
     STRIPE_ROWS = 256
+    #: Half-input, banded: remake conv1_2 from the input in the last stage instead of holding it throughout.
+    REMAKE_CONV1 = True
 
     def forward(self, x: torch.Tensor, feature: bool = True):
         half = self.input_scale != 1
@@ -192,37 +202,50 @@ class CRAFT(nn.Module):
                       or torch.onnx.is_in_onnx_export())  # inference only: an export keeps the whole graph
         rows = self.STRIPE_ROWS if self.STRIPE_ROWS is not None and banded else None
 
-        def run(layers, inputs, halo, stride=1):  # layers(*inputs), in bands where they are tall
+        def run(layers, inputs, halo, stride=1, coarse=None):  # layers(*inputs), in bands where they are tall
             inputs = inputs if isinstance(inputs, tuple) else (inputs,)
-            if rows is None or inputs[0].shape[2] <= rows:
-                return layers(*inputs)
-            return in_stripes(layers, inputs, halo, rows, stride)
+            size = tuple(inputs[0].shape[2:])
+            whole = rows is None or size[0] <= rows
+            if coarse is not None and (whole or (2 * coarse.shape[2], 2 * coarse.shape[3]) != size):
+                inputs, coarse = (F.interpolate(coarse, size=size, mode="bilinear", align_corners=False), *inputs), None
+            return layers(*inputs) if whole else in_stripes(layers, inputs, halo, rows, stride, coarse=coarse)
 
-        if half:  # conv1_2 (full resolution) is inside slice1: its layers run apart to keep it
-            conv1_2 = run(self.basenet.slice1[:6], x, 2)
+        conv1 = self.basenet.slice1[:6]  # conv1_1 and conv1_2, at the input's full resolution
+        remake = half and rows is not None and self.REMAKE_CONV1
+        if half and not remake:  # conv1_2 is inside slice1: its layers run apart to keep it
+            conv1_2 = run(conv1, x, 2)
             conv2_2 = run(self.basenet.slice1[6:], conv1_2, 4, stride=2)  # pool1, then two 3x3 at half size
         else:  # slice1 holds the full-resolution conv1 (64 channels for the reference width) and pool1
             conv2_2 = run(self.basenet.slice1, x, 8, stride=2)
-        del x
-        fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(conv2_2, from_slice=2)
+        if not remake:
+            del x
+        # the encoder's slices too (a pool, then 3x3 convolutions: their reach in input rows is the halo)
+        conv3_2 = run(self.basenet.slice2, conv2_2, 4, stride=2)
+        conv4_3 = run(self.basenet.slice3, conv3_2, 6, stride=2)
+        conv5_3 = run(self.basenet.slice4, conv4_3, 6, stride=2)
+        fc7 = self.basenet.slice5(conv5_3)
         y = self.upconv1(torch.cat([fc7, conv5_3], dim=1))
         del fc7, conv5_3
         stages = [(conv4_3, self.upconv2), (conv3_2, self.upconv3), (conv2_2, self.upconv4)]
         del conv4_3, conv3_2, conv2_2
-        if half:
+        if remake:  # conv1_2 remade from the input band by band in the last stage: never whole
+            stages.append((x, lambda u, k: self.upconv5(torch.cat([u, conv1(k)], dim=1)), 2))
+            del x
+        elif half:
             stages.append((conv1_2, self.upconv5))
             del conv1_2
-        while stages:  # each skip is let go once its stage has run
-            skip, up = stages.pop(0)
-            y = F.interpolate(y, size=skip.shape[2:], mode="bilinear", align_corners=False)
+        while stages:  # each skip is let go once its stage has run; y is upsampled band by band, never whole
+            skip, up, *reach = stages.pop(0)
+            reach = reach[0] if reach else 0
+            stage = (lambda u, k, up=up: up(u, k)) if reach else (lambda u, k, up=up: up(torch.cat([u, k], dim=1)))
             if not stages and not feature:  # the last stage and conv_cls band by band: the feature never whole
-                return run(lambda u, k: self.conv_cls(up(torch.cat([u, k], dim=1))), (y, skip), 4).permute(0, 2, 3, 1), None
-            y = run(lambda u, k, up=up: up(torch.cat([u, k], dim=1)), (y, skip), 1)
+                return run(lambda u, k: self.conv_cls(stage(u, k)), skip, 4 + reach, coarse=y).permute(0, 2, 3, 1), None
+            y = run(stage, skip, 1 + reach, coarse=y)
             del skip
         return run(self.conv_cls, y, 3).permute(0, 2, 3, 1), y
 
 
-def in_stripes(layers, x, halo: int, rows: int, stride: int = 1) -> torch.Tensor:
+def in_stripes(layers, x, halo: int, rows: int, stride: int = 1, coarse: torch.Tensor | None = None) -> torch.Tensor:
     """``layers(x)`` (``layers(*x)`` for a tuple of tensors of one height) computed over bands of ``rows``
     rows, each with ``halo`` rows of context above and below.
 
@@ -231,14 +254,32 @@ def in_stripes(layers, x, halo: int, rows: int, stride: int = 1) -> torch.Tensor
     ``layers(x)``: a band's edge rows are cut off before its padding could reach the rows it keeps, and the
     image's own edges are padded as before.  Only one band's activations exist at a time, so the
     full-resolution layers of a big tile no longer hold several tensors of its size at once.
+
+    ``coarse`` (a tensor of half ``x``'s height and width, as a decoder's ``y`` is of its skip): the layers
+    get its bilinear upsampling to ``x``'s size first, ``layers(up(coarse), *x)``, made band by band from
+    the coarse rows each band's rows interpolate between (and one more either side, so that no band edge
+    is clamped where the whole upsampling is not).  At exactly twice the size every output row has the
+    same source rows and weights either way: the numbers are the whole upsampling's up to float rounding
+    (to the bit for the networks' channels-last tensors of 8 or more channels on the CPU; a 3-channel one
+    differs by an ulp).
     """
     xs = x if isinstance(x, tuple) else (x,)
     if rows % stride or halo % stride or rows < 1:
         raise ValueError(f"rows ({rows}) and halo ({halo}) must be multiples of the stride ({stride})")
     height, out = xs[0].shape[2], None
+    if coarse is not None and (2 * coarse.shape[2], 2 * coarse.shape[3]) != tuple(xs[0].shape[2:]):
+        raise ValueError(f"coarse is {tuple(coarse.shape[2:])}, not half of {tuple(xs[0].shape[2:])}")
     for top in range(0, height, rows):
         lo, hi = max(0, top - halo), min(height, top + rows + halo)
-        band = layers(*(t[:, :, lo:hi] for t in xs))
+        inputs = tuple(t[:, :, lo:hi] for t in xs)
+        if coarse is not None:
+            a, b = max(0, lo // 2 - 1), min(coarse.shape[2], (hi + 1) // 2 + 1)
+            up = F.interpolate(coarse[:, :, a:b], size=(2 * (b - a), xs[0].shape[3]), mode="bilinear",
+                               align_corners=False)
+            inputs = (up[:, :, lo - 2 * a:hi - 2 * a], *inputs)
+            del up
+        band = layers(*inputs)
+        del inputs
         if out is None:
             layout = torch.channels_last if band.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
             out = torch.empty((band.shape[0], band.shape[1], height // stride, band.shape[3]), dtype=band.dtype,
