@@ -63,12 +63,18 @@ class VGG16BN(nn.Module):
             nn.Conv2d(_ch(1024, width), _ch(1024, width), kernel_size=1),
         )
 
-    def forward(self, x: torch.Tensor, from_slice: int = 1):
-        """The five outputs; ``from_slice=2``: ``x`` is already ``slice1``'s output (conv2_2)."""
-        conv2_2 = self.slice1(x) if from_slice == 1 else x
-        conv3_2 = self.slice2(conv2_2)
-        conv4_3 = self.slice3(conv3_2)
-        conv5_3 = self.slice4(conv4_3)
+    def forward(self, x: torch.Tensor, from_slice: int = 1, run=None):
+        """The five outputs; ``from_slice=2``: ``x`` is already ``slice1``'s output (conv2_2).
+
+        ``run(layers, x, halo, stride)`` runs each of the first four slices (CRAFT's inference runs the tall
+        ones in bands, :func:`in_stripes`); ``halo`` is the slice's reach in input rows (3x3 convolutions
+        around its 2x2 pooling), ``stride`` its pooling's.
+        """
+        run = run or (lambda layers, t, halo, stride: layers(t))
+        conv2_2 = run(self.slice1, x, 8, 2) if from_slice == 1 else x
+        conv3_2 = run(self.slice2, conv2_2, 4, 2)
+        conv4_3 = run(self.slice3, conv3_2, 6, 2)
+        conv5_3 = run(self.slice4, conv4_3, 6, 2)
         fc7 = self.slice5(conv5_3)
         return fc7, conv5_3, conv4_3, conv3_2, conv2_2
 
@@ -215,29 +221,29 @@ class CRAFT(nn.Module):
         if half and not remake:  # conv1_2 is inside slice1: its layers run apart to keep it
             conv1_2 = run(conv1, x, 2)
             conv2_2 = run(self.basenet.slice1[6:], conv1_2, 4, stride=2)  # pool1, then two 3x3 at half size
+            fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(conv2_2, from_slice=2, run=run)
         else:  # slice1 holds the full-resolution conv1 (64 channels for the reference width) and pool1
-            conv2_2 = run(self.basenet.slice1, x, 8, stride=2)
+            fc7, conv5_3, conv4_3, conv3_2, conv2_2 = self.basenet(x, run=run)
         if not remake:
             del x
-        # the encoder's slices too (a pool, then 3x3 convolutions: their reach in input rows is the halo)
-        conv3_2 = run(self.basenet.slice2, conv2_2, 4, stride=2)
-        conv4_3 = run(self.basenet.slice3, conv3_2, 6, stride=2)
-        conv5_3 = run(self.basenet.slice4, conv4_3, 6, stride=2)
-        fc7 = self.basenet.slice5(conv5_3)
         y = self.upconv1(torch.cat([fc7, conv5_3], dim=1))
         del fc7, conv5_3
-        stages = [(conv4_3, self.upconv2), (conv3_2, self.upconv3), (conv2_2, self.upconv4)]
+
+        def joined(up):  # a decoder stage: its upsampled input beside its skip
+            return lambda u, k: up(torch.cat([u, k], dim=1))
+
+        # (skip, stage, the rows the stage reaches into its skip beyond its own layers')
+        stages = [(conv4_3, joined(self.upconv2), 0), (conv3_2, joined(self.upconv3), 0),
+                  (conv2_2, joined(self.upconv4), 0)]
         del conv4_3, conv3_2, conv2_2
         if remake:  # conv1_2 remade from the input band by band in the last stage: never whole
             stages.append((x, lambda u, k: self.upconv5(torch.cat([u, conv1(k)], dim=1)), 2))
             del x
         elif half:
-            stages.append((conv1_2, self.upconv5))
+            stages.append((conv1_2, joined(self.upconv5), 0))
             del conv1_2
         while stages:  # each skip is let go once its stage has run; y is upsampled band by band, never whole
-            skip, up, *reach = stages.pop(0)
-            reach = reach[0] if reach else 0
-            stage = (lambda u, k, up=up: up(u, k)) if reach else (lambda u, k, up=up: up(torch.cat([u, k], dim=1)))
+            skip, stage, reach = stages.pop(0)
             if not stages and not feature:  # the last stage and conv_cls band by band: the feature never whole
                 return run(lambda u, k: self.conv_cls(stage(u, k)), skip, 4 + reach, coarse=y).permute(0, 2, 3, 1), None
             y = run(stage, skip, 1 + reach, coarse=y)
