@@ -1,16 +1,16 @@
-"""int8 for the default detector, measured: ONNX Runtime's static int8 beside PyTorch's bfloat16 and float32.
+"""int8 for the default detector, measured: its shipped int8 twin in ONNX Runtime beside PyTorch's bfloat16 and float32.
 
-    pip install onnx onnxscript      # the exporter and the quantiser's model format (not bigocr dependencies)
+    pip install onnx                 # the exporter's model format (a test dependency, not bigocr's)
     python benchmarks/int8.py [--side 1280] [--threads 1] [--tmp DIR]
 
-The default detector (``craft-fast``) is exported to ONNX (float32) and quantised statically by ONNX
-Runtime (QDQ, int8 weights per channel, uint8 activations calibrated on tiles of ten training pages
-of ``../shared/data/train``); then, one after another in this process on the same input of
-``--side`` network pixels (the network's input: half the working tile), the best of three passes
-each: PyTorch float32, PyTorch bfloat16 autocast (what bigocr runs where the CPU computes in bf16),
-ONNX Runtime float32 and int8.  The maps' difference from float32 is measured on tiles of the eval
-split's pages (none of them used for calibration): the largest and the mean absolute difference of
-the region and affinity scores (0 to 1; the box rule's thresholds are 0.4 and 0.7).
+The default detector (``craft-fast``) is exported to ONNX (float32) as ``python -m bigocr.dev.quantize``
+exports it; its int8 twin is the one bigocr ships (:mod:`bigocr.models.int8`: QDQ, 7-bit int8 weights per
+channel, uint8 activations calibrated on tiles of ten training pages).  Then, one after another in this
+process on the same input of ``--side`` network pixels (the network's input: half the working tile), the
+best of three passes each: PyTorch float32, PyTorch bfloat16 autocast (what bigocr runs where the CPU
+computes in bf16), ONNX Runtime float32 and the int8 twin.  The maps' difference from float32 is measured
+on tiles of the eval split's pages (none of them used for calibration): the largest and the mean absolute
+difference of the region and affinity scores (0 to 1; the box rule's thresholds are 0.4 and 0.7).
 """
 
 from __future__ import annotations
@@ -25,21 +25,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def page_tiles(pages: list[Path], side: int = 1280) -> list[np.ndarray]:
-    """The top-left ``side`` px of each page, halved and normalised as the detector sees it."""
-    from bigocr.detector.infer import preprocess
-    from bigocr.tiler.scale import halve
-    from bigocr.tiler.scan import open_scan
-
-    out = []
-    for path in pages:
-        scan = open_scan(path)
-        im = scan.read(0, min(scan.height, side), 0, min(scan.width, side))
-        im = np.repeat(im[..., None], 3, 2) if im.ndim == 2 else im[..., :3]
-        out.append(preprocess(halve(im)).numpy())
-    return out
 
 
 def best_of(f, n: int = 3) -> float:
@@ -58,32 +43,16 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tmp", type=Path)
     p.add_argument("--json", type=Path, default=Path("benchmarks/out/int8.json"))
-    p.add_argument("--save", type=Path, help="keep the int8 model here")
     args = p.parse_args(argv)
     import onnxruntime as ort
     import torch
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from bigocr.detector.infer import CraftDetector
+    from bigocr.dev.quantize import export, float_network, page_tiles
     from bigocr.dev.split import split_of
-    from bigocr.models.registry import DEFAULT_DETECTOR, resolve_named
-    from bigocr.models.weights import load_network
+    from bigocr.models.int8 import twin_path
 
     torch.set_num_threads(args.threads)
-    det = CraftDetector.from_files(resolve_named(DEFAULT_DETECTOR), device="cpu")
-    net = load_network(det.craft, "cpu").float().eval()
-
-    class Scores(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)[0]
-
-    train = ROOT.parent / "shared" / "data" / "train"
-    calib = page_tiles(sorted((train / "vdsbb").glob("*.jpg"))[:5] + sorted((train / "sroie").glob("*.jpg"))[:5])
+    weights, net = float_network("craft-fast")
     real = ROOT.parent / "shared" / "data" / "real"
     held = []
     for source, pattern in (("vdsbb", "*.tif"), ("funsd", "*.png"), ("sroie", "*.jpg")):
@@ -93,24 +62,8 @@ def main(argv=None) -> int:
                 held.append(image)
     held = page_tiles(held[::4])
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        tmp = Path(tmp)
-        fp32, pre, int8 = tmp / "fp32.onnx", tmp / "pre.onnx", tmp / "int8.onnx"
-        torch.onnx.export(Scores(net).eval(), (torch.zeros(1, 3, 640, 640),), str(fp32), input_names=["x"],
-                          output_names=["scores"], dynamic_axes={"x": {2: "h", 3: "w"}, "scores": {1: "h", 2: "w"}},
-                          opset_version=17, dynamo=False)
-        quant_pre_process(str(fp32), str(pre))
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.items = iter([{"x": t} for t in calib])
-
-            def get_next(self):
-                return next(self.items, None)
-
-        quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        if args.save is not None:
-            args.save.write_bytes(int8.read_bytes())
+        fp32, int8 = Path(tmp) / "fp32.onnx", twin_path(weights.sha256)
+        export(net, fp32)
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
         s32 = ort.InferenceSession(str(fp32), so, providers=["CPUExecutionProvider"])

@@ -1,6 +1,7 @@
 """Where the time of ``bigocr run`` goes, stage by stage, against what the networks alone cost: the floor.
 
-    python benchmarks/speed.py [--scans forms,prints,gp] [--tmp DIR] [--json benchmarks/out/speed.json]
+    python benchmarks/speed.py [--scans forms,prints,gp] [--options 'OPTS[;OPTS...]'] [--tmp DIR]
+                               [--json benchmarks/out/speed.json]
 
 Scans (real pages; all side by side in one run):
 
@@ -15,13 +16,14 @@ gp
     The same block over 31 744 px (1 GP): minutes.
 
 Each run is ``bigocr run SCAN -o OUT -q`` with every default (text read, all outputs, the local
-Dask cluster) as a child process: wall time and the stages' seconds from ``words.json``
+Dask cluster), or with each of ``--options``' sets (``;`` between them: ``';--precision int8'`` runs
+the defaults and then int8 on each scan, one after the other), as a child process: wall time and the stages' seconds from ``words.json``
 (``timings``; the rest of the wall time is the process start, the cluster's start and stop, and
 writing the outputs).
 
 The floor is what the networks alone cost for the same work, measured here after the runs in
-one process: the detector on a tile of the run's largest working tile (as the network sees it,
-halved for a half-input CRAFT), one torch thread, times the working pixels of the main and the
+one process: the detector in the run's precision on a tile of the run's largest working tile (as
+the network sees it, halved for a half-input CRAFT; the second pass timed), one thread, times the working pixels of the main and the
 headline pass, divided by the cores (perfect scaling: a floor, not a forecast); the first reader
 (``fast``, which reads every word under ``auto``) on the crops of an even sample of the run's
 words, one thread, scaled to all of them and divided by the cores.  Rereading, cropping,
@@ -69,7 +71,8 @@ def detector_floor(doc: dict, scan) -> dict:
     from bigocr.tiler.plan import make_plan
 
     params = doc["params"]
-    det = CraftDetector.from_files(resolve_named(DEFAULT_DETECTOR), device="cpu")
+    det = CraftDetector.from_files(resolve_named(DEFAULT_DETECTOR), device="cpu",
+                                   precision=doc["model"].get("precision", "auto"))
     if det.craft.sha256 != doc["model"].get("sha256"):
         raise SystemExit(f"speed.py: the run used {doc['model'].get('name')}, not the default detector")
     halved = det.halved_input
@@ -80,6 +83,7 @@ def detector_floor(doc: dict, scan) -> dict:
     torch.set_num_threads(1)
     run = det.detect_halved if halved else det
     run(tile[:256, :256])  # load, warm up
+    run(tile)  # ONNX Runtime's first pass at a shape plans its buffers
     t0 = time.perf_counter()
     run(tile)
     per_pixel = (time.perf_counter() - t0) / (h * w)  # seconds per working pixel, one thread
@@ -157,7 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     p.add_argument("--tmp", type=Path, default=None, help="folder for the scans and outputs (gp: about 1 GB)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/out/speed.json"))
-    p.add_argument("--options", default="", help="more options for every bigocr run, e.g. '--max-side 1280'")
+    p.add_argument("--options", default="", help="more options for every bigocr run, e.g. '--max-side 1280'; "
+                   "several sets between ';' run each scan once with each (';--precision int8': defaults, then int8)")
     args = p.parse_args(argv)
     from bigocr.dev.evaluate import match
     from bigocr.tiler.scan import open_scan
@@ -166,12 +171,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bigocr-speed-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
         made = scans(args.scans.split(","), args.data, tmp)
+        variants = args.options.split(";")
         runs = []
-        for name, path, truth in made:  # the runs first, one after another, nothing else running
-            run = run_bigocr(path, tmp / f"out-{path.stem}", args.options.split())
-            runs.append(run)
-            print(f"{name}: {run['wall_s']:.1f} s", flush=True)
-        for (name, path, truth), run in zip(made, runs):  # then the floors, in this process
+        for k, (name, path, truth) in enumerate(made):  # the runs first, one after another, nothing else running
+            for v, options in enumerate(variants):
+                run = run_bigocr(path, tmp / f"out-{k}-{v}", options.split())
+                runs.append((name, path, truth, options, run))
+                print(f"{name} {options or '(defaults)'}: {run['wall_s']:.1f} s", flush=True)
+        for name, path, truth, options, run in runs:  # then the floors, in this process
             doc = run["doc"]
             scan = open_scan(path)
             mp = scan.height * scan.width / 1e6
@@ -183,7 +190,7 @@ def main(argv=None) -> int:
                                 [np.asarray(t["box"], float) for t in truth["words"]],
                                 [t["ignore"] for t in truth["words"]]).hmean, 4)
             t = doc["timings"]
-            row = {"scan": name, "megapixels": round(mp, 1), "scale": doc["params"]["scale"],
+            row = {"scan": name, "options": options, "megapixels": round(mp, 1), "scale": doc["params"]["scale"],
                    "words": len(doc["words"]), "word_h": h, "wall_s": round(run["wall_s"], 1),
                    "mp_per_s": round(mp / run["wall_s"], 2), "peak_mb": round(run["peak_mb"]),
                    "stages_s": {k: round(t.get(k, 0.0), 2) for k, _ in STAGES},
@@ -196,7 +203,8 @@ def main(argv=None) -> int:
     cpu = _cpu_name()
     options = f" --options '{args.options}'" if args.options else ""
     print(f"\n`python benchmarks/speed.py --scans {args.scans}{options}` ({cpu}, {os.cpu_count()} cores; seconds)\n")
-    print("| stage | " + " | ".join(f"{r['scan']} ({r['megapixels']:.0f} MP, x{r['scale']:g})" for r in rows) + " |")
+    print("| stage | " + " | ".join(f"{r['scan']} ({r['megapixels']:.0f} MP, x{r['scale']:g})"
+                                   + (f", `{r['options']}`" if r["options"] else "") for r in rows) + " |")
     print("|---|" + "---|" * len(rows))
     for key, label in STAGES:
         print(f"| {label} | " + " | ".join(f"{r['stages_s'][key]:.1f}" for r in rows) + " |")

@@ -109,9 +109,12 @@ def detect(source, *, max_side: int = 2560, detector=None, scheduler=None, poly:
         ``"both"`` also detects on the inverted scan (white-on-black text).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    precision : {"auto", "fp32", "bf16"}
+    precision : {"auto", "fp32", "bf16", "int8"}
         Arithmetic of the network: ``"auto"`` uses bfloat16 autocast where it is
-        fast (GPUs, CPUs with AMX) and float32 elsewhere.
+        fast (GPUs, CPUs with AMX) and float32 elsewhere; ``"int8"`` runs the
+        default detector's int8 model in ONNX Runtime on the CPU
+        (:mod:`bigocr.models.int8`; ``pip install 'bigocr[int8]'``), tiles of at
+        most its :data:`~bigocr.models.int8.MAX_INPUT` px, the readers as ``"auto"``.
     force : bool
         Remove results already in ``out`` and start again (needed when they
         come from another scan, model or parameters).

@@ -198,7 +198,7 @@ def test_precision_names_and_auto(tmp_path, craft_net):
     assert resolve_precision("auto", "cpu") == ("bf16" if fast_bf16("cpu") else "fp32")
     assert resolve_precision("fp32", "cpu") == "fp32"
     path = save_weights(craft_net, tmp_path / "w.safetensors", name="t").path
-    with pytest.raises(ParameterError, match="precision must be auto, fp32 or bf16, got 'fp16'"):
+    with pytest.raises(ParameterError, match="precision must be auto, fp32, bf16 or int8, got 'fp16'"):
         CraftDetector.from_files(path, device="cpu", precision="fp16")
     assert CraftDetector.from_files(path, device="cpu", precision="fp32").model_info["precision"] == "fp32"
     # auto is resolved with the device, here or (resolve=False) on the worker

@@ -100,10 +100,10 @@ def _job_options(cmd) -> None:
     cmd.add_argument("--invert", choices=("none", "both"), default="none",
                      help="'both' also detects on the inverted scan (white-on-black text)")
     cmd.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    cmd.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    cmd.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
                      help="network arithmetic: auto (default) = bf16 autocast where fast (GPU; CPU with AMX or "
-                          "AVX512-BF16), "
-                          "else fp32")
+                          "AVX512-BF16), else fp32; int8 = the default detector's int8 model in ONNX Runtime (CPU; "
+                          "pip install 'bigocr[int8]'), the readers as auto")
     cmd.add_argument("--scheduler", metavar="ADDRESS",
                      help="run on an existing dask.distributed cluster (default: $DASK_SCHEDULER_ADDRESS, "
                           "else a local one)")

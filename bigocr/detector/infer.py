@@ -106,15 +106,33 @@ class CraftDetector:
                                  f"full input), these have width {craft.width:g}, input scale {craft.input_scale:g}")
         if not (device == "auto" or device == "cpu" or device.startswith("cuda")):
             resolve_device(device)  # raises the message
+        if precision == "int8":
+            cls._check_int8(craft, ref, weights)
         if not resolve:
             resolve_precision(precision, "cpu")  # checks the name; "auto" is resolved on the worker
             return cls(craft, ref, device, precision)
         device = resolve_device(device)
-        return cls(craft, ref, device, resolve_precision(precision, device))
+        return cls(craft, ref, device, resolve_precision(precision, device, int8=True))
+
+    @staticmethod
+    def _check_int8(craft: Weights, refiner: Weights | None, weights) -> None:
+        """Fail early where ``precision="int8"`` cannot run: no twin, a LinkRefiner, no ONNX Runtime."""
+        from bigocr.models import int8
+
+        if refiner is not None:
+            raise ParameterError("--precision int8 runs the detector without a LinkRefiner; use fp32 or bf16 with "
+                                 "--refiner")
+        int8.twin_path(craft.sha256, str(weights))
+        if not int8.available():
+            raise ParameterError("--precision int8 runs the detector in ONNX Runtime, which is not installed here: "
+                                 "pip install 'bigocr[int8]'")
 
     def warm(self) -> None:
         """Load the networks now (once per process), so a missing file or device fails here."""
         device = resolve_device(self.device)
+        if resolve_precision(self.precision, device, int8=True) == "int8":
+            self._int8_session()
+            return
         load_network(self.craft, device)
         if self.refiner is not None:
             load_network(self.refiner, device)
@@ -135,8 +153,24 @@ class CraftDetector:
         """A half-input CRAFT: the pipeline may hand it tiles already halved (:meth:`detect_halved`)."""
         return self.craft.input_scale != 1
 
+    @property
+    def max_input(self) -> int | None:
+        """The longest input side the network may be given (network pixels), or None: no cap beyond the run's
+        ``max_side`` (the int8 twin's ONNX Runtime holds a whole input's activations:
+        :data:`bigocr.models.int8.MAX_INPUT`)."""
+        if self.precision == "int8":
+            from bigocr.models.int8 import MAX_INPUT
+
+            return MAX_INPUT
+        return None
+
     def __call__(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.detect_halved(halve(tile)) if self.halved_input else self._run(tile)
+
+    def _int8_session(self):
+        from bigocr.models import int8
+
+        return int8.session(self.craft.sha256, self.craft.name, torch.get_num_threads())
 
     def detect_halved(self, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A half-input CRAFT's maps of a tile given at half resolution: maps of ``half``'s own shape."""
@@ -146,9 +180,13 @@ class CraftDetector:
 
     def _run(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = resolve_device(self.device)
-        bf16 = resolve_precision(self.precision, device) == "bf16"
-        net = load_network(self.craft, device)
+        precision = resolve_precision(self.precision, device, int8=True)
         h, w = tile.shape[:2] if self.halved_input else map_shape(tile.shape)
+        if precision == "int8":
+            scores = self._int8_session().run(None, {"x": preprocess(tile).numpy()})[0]
+            return scores[0, :h, :w, 0].copy(), scores[0, :h, :w, 1].copy()
+        bf16 = precision == "bf16"
+        net = load_network(self.craft, device)
         with torch.inference_mode(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16):
             x = preprocess(tile).to(device).contiguous(memory_format=torch.channels_last)
             scores, feature = net(x, feature=self.refiner is not None)
@@ -300,11 +338,15 @@ def margin_key(detector) -> str | None:
 
 def _on_cpu(detector):
     """CRAFT weights measured here on the CPU: the reach is the weights' own, and the caller of a cluster
-    of GPU workers may have no GPU."""
+    of GPU workers may have no GPU.  An int8 twin's reach is its float32 network's: the twin computes the same
+    function to within its rounding (up to 0.15 of a score), and that rounding, which a changed pixel flips
+    far from it, is not context a tile needs (measured on the twin itself, craft-fast's margin grew from 320 to
+    448 px, 1.4x the pixels of a 3 072 px tile)."""
     if isinstance(detector, InvertBoth):
         return InvertBoth(_on_cpu(detector.detector))
-    if isinstance(detector, CraftDetector) and detector.device != "cpu":
-        return CraftDetector(detector.craft, detector.refiner, "cpu", detector.precision)
+    if isinstance(detector, CraftDetector) and (detector.device != "cpu" or detector.precision == "int8"):
+        precision = "fp32" if detector.precision == "int8" else detector.precision
+        return CraftDetector(detector.craft, detector.refiner, "cpu", precision)
     return detector
 
 

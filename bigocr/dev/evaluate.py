@@ -538,7 +538,7 @@ def main(argv=None) -> int:
                    help="as bigocr run (default: grid for CRAFT weights)")
     p.add_argument("--max-side", type=int, default=2560)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
     p.add_argument("--limit", type=int, help="at most this many images per source")
     p.add_argument("--boxes-cache", type=Path, metavar="DIR",
                    help="with --text: keep each image's detected boxes here and reuse them on a later run with the "

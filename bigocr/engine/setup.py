@@ -152,6 +152,10 @@ def with_tiling(params: Params, detector) -> Params:
     """
     if getattr(detector, "halved_input", False):  # and its pooling grid is twice as coarse in working pixels
         params = replace(params, halved=True, align=grid_align(detector))
+    cap = getattr(getattr(detector, "detector", detector), "max_input", None)  # InvertBoth wraps it
+    if cap is not None and params.max_side > cap:
+        log.info("max_side %d capped at %d: the detector's int8 model holds a whole tile", params.max_side, cap)
+        params = replace(params, max_side=cap)
     tiling, chosen = params.tiling, params.tiling is None
     if chosen:
         craft = isinstance(getattr(detector, "detector", detector), CraftDetector)  # InvertBoth wraps it

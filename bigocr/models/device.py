@@ -9,7 +9,7 @@ import torch
 
 from bigocr.errors import ParameterError
 
-__all__ = ["resolve_device", "fast_bf16", "resolve_precision"]
+__all__ = ["resolve_device", "fast_bf16", "resolve_precision", "PRECISIONS"]
 
 
 def resolve_device(device: str) -> str:
@@ -44,10 +44,23 @@ def fast_bf16(device: str) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """``"auto"`` becomes ``"bf16"`` where :func:`fast_bf16`, else ``"fp32"``."""
-    if precision == "auto":
+#: The precisions a run may ask for: ``int8`` is the detector's int8 twin (:mod:`bigocr.models.int8`), with the
+#: recognizers as under ``auto``.
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def resolve_precision(precision: str, device: str, int8: bool = False) -> str:
+    """``"auto"`` becomes ``"bf16"`` where :func:`fast_bf16`, else ``"fp32"``.
+
+    ``"int8"`` stays ``"int8"`` for a network with an int8 twin (``int8=True``: the detector; CPU only) and
+    becomes ``auto``'s choice for the others (the recognizers).
+    """
+    if precision not in PRECISIONS:
+        raise ParameterError(f"--precision must be auto, fp32, bf16 or int8, got {precision!r}")
+    if precision == "int8" and int8:
+        if not device.startswith("cpu"):
+            raise ParameterError(f"--precision int8 runs on the CPU (ONNX Runtime), not on --device {device}")
+        return "int8"
+    if precision in ("auto", "int8"):
         return "bf16" if fast_bf16(device) else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ParameterError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     return precision

@@ -32,7 +32,7 @@ from bigocr.models.weights import file_digest
 from bigocr.errors import WeightsError
 
 __all__ = ["PUBLISHED", "BUNDLED", "DEFAULT_DETECTOR", "REFINER_DETECTOR", "DEFAULT_RECOGNIZER", "cache_dir",
-           "cached_path", "packaged_path",
+           "cached_path", "packaged_path", "bundled_file",
            "download",
            "resolve_named"]
 
@@ -203,6 +203,26 @@ def resolve_weights(weights):
     return weights
 
 
+def bundled_file(relative: str, sha256: str, name: str) -> Path:
+    """The file ``relative`` to the package that bigocr ships for ``name``, if its sha256 is ``sha256``.
+
+    Raises
+    ------
+    WeightsError
+        The file is missing from the installation, or damaged (its sha256 differs): never used.
+    """
+    from bigocr.models.weights import file_sha256
+
+    path = Path(__file__).resolve().parents[1] / relative
+    if not path.is_file():
+        raise WeightsError(f"{name}: {path} is missing from this installation of bigocr; reinstall it")
+    got = file_sha256(path)
+    if got != sha256:
+        raise WeightsError(f"{path}: sha256 {got} is not the {sha256} this bigocr ships for {name}; "
+                           "the file is damaged and was not used (reinstall bigocr)")
+    return path
+
+
 def resolve_named(name: str) -> Path:
     """The checked file of weights ``name``: bigocr's own (sha256-checked), or a published file from the
     installed package, else the cache, else downloaded now when online (md5-checked).
@@ -213,17 +233,7 @@ def resolve_named(name: str) -> Path:
         Neither is there (saying how to get it), or the file found fails its md5 check.
     """
     if name in BUNDLED:
-        from bigocr.models.weights import file_sha256
-
-        relative, sha256 = BUNDLED[name]
-        path = Path(__file__).resolve().parents[1] / relative
-        if not path.is_file():
-            raise WeightsError(f"{name}: {path} is missing from this installation of bigocr; reinstall it")
-        got = file_sha256(path)
-        if got != sha256:
-            raise WeightsError(f"{path}: sha256 {got} is not the {sha256} this bigocr ships for {name}; "
-                               "the file is damaged and was not used (reinstall bigocr)")
-        return path
+        return bundled_file(*BUNDLED[name], name)
     if name not in PUBLISHED:
         raise WeightsError(f"unknown published weights {name!r}; known: {', '.join(PUBLISHED)}")
     spec = PUBLISHED[name]
