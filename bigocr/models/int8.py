@@ -10,11 +10,11 @@ its sha256 is checked.
 
 Why not PyTorch's own int8: its eager quantisation needs every add, concat and
 upsampling of the network rewritten for quantised tensors, and on the CPUs
-measured (Intel Xeon with VNNI, AMD Zen 4) ONNX Runtime's int8 ran the detector
-2.2x (Xeon, against PyTorch float32) and 1.4x (Zen 4, against bfloat16) faster
+measured (an AMD EPYC with AVX2 only, AMD Zen 4) ONNX Runtime's int8 ran the detector
+2.2x (AVX2, against PyTorch float32) and 1.4x (Zen 4, against bfloat16) faster
 (``benchmarks/int8.py``; ``benchmarks/RESULTS.md``).
 
-Why 7-bit weights (``reduce_range``): on the Xeon, full-range int8 weights
+Why 7-bit weights (``reduce_range``): on the AVX2 CPU, full-range int8 weights
 with uint8 activations moved the region score by up to 0.95 (the saturation
 ONNX Runtime's documentation warns of for uint8 x int8 on x86; 7 bits: 0.15,
 the mean 0.003).
