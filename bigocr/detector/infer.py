@@ -124,8 +124,7 @@ class CraftDetector:
                                  "--refiner")
         int8.twin_path(craft.sha256, str(weights))
         if not int8.available():
-            raise ParameterError("--precision int8 runs the detector in ONNX Runtime, which is not installed here: "
-                                 "pip install 'bigocr[int8]'")
+            raise ParameterError(int8.MISSING_RUNTIME)
 
     def warm(self) -> None:
         """Load the networks now (once per process), so a missing file or device fails here."""

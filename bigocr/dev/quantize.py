@@ -71,22 +71,20 @@ def training_pages(train: Path = TRAIN, per_source: int = CALIBRATION) -> list[P
     return pages
 
 
-def export(net, path: Path, output: str = "scores") -> None:
-    """``net`` for an input ``x`` ``(1, 3, h, w)``, as ONNX: its ``"scores"`` (region, affinity:
-    ``(1, h, w, 2)``), or its ``"feature"`` (``(1, c, h, w)``: the last stage's input)."""
+def export(net, path: Path) -> None:
+    """``net``'s scores (region, affinity: ``(1, h, w, 2)``) for an input ``x`` ``(1, 3, h, w)``, as ONNX."""
     import torch
 
-    class Part(torch.nn.Module):
+    class Scores(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, x):
-            return self.inner(x)[0 if output == "scores" else 1]
+            return self.inner(x)[0]
 
-    axes = {1: "h", 2: "w"} if output == "scores" else {2: "h", 3: "w"}
-    torch.onnx.export(Part(net).eval(), (torch.zeros(1, 3, 640, 640),), str(path), input_names=["x"],
-                      output_names=[output], dynamic_axes={"x": {2: "h", 3: "w"}, output: axes},
+    torch.onnx.export(Scores(net).eval(), (torch.zeros(1, 3, 640, 640),), str(path), input_names=["x"],
+                      output_names=["scores"], dynamic_axes={"x": {2: "h", 3: "w"}, "scores": {1: "h", 2: "w"}},
                       opset_version=17, dynamo=False)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bigocr.errors import ParameterError
 
-__all__ = ["TWINS", "MAX_INPUT", "twin_path", "has_twin", "session", "available"]
+__all__ = ["TWINS", "MAX_INPUT", "MISSING_RUNTIME", "twin_path", "session", "available"]
 
 #: The int8 twins shipped: sha256 of the source weights -> (file inside the package, its sha256).
 TWINS = {
@@ -46,13 +46,12 @@ TWINS = {
 #: tile (0.6-0.8 GB).
 MAX_INPUT = 1536
 
+#: The error where ONNX Runtime is not installed.
+MISSING_RUNTIME = ("--precision int8 runs the detector in ONNX Runtime, which is not installed here: "
+                   "pip install 'bigocr[int8]'")
+
 _SESSIONS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
-
-
-def has_twin(sha256: str) -> bool:
-    """Whether the weights with this sha256 have an int8 twin."""
-    return sha256 in TWINS
 
 
 def available() -> bool:
@@ -92,8 +91,7 @@ def session(sha256: str, name: str = "these weights", threads: int = 1):
             try:
                 import onnxruntime as ort
             except ImportError:
-                raise ParameterError("--precision int8 runs the detector in ONNX Runtime, which is not installed "
-                                     "here: pip install 'bigocr[int8]'") from None
+                raise ParameterError(MISSING_RUNTIME) from None
             options = ort.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
             # the tiles' shapes differ: a memory pattern planned for one shape is not reused for the next, and
